@@ -1,0 +1,1 @@
+"""The knowledge base: endpoints, paths, agents and host canonicalisation. Nothing else hard-codes them."""

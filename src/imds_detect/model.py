@@ -1,0 +1,174 @@
+"""The normalized event and alert model shared by every source, detector and report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+TECHNIQUE = "T1552.005"
+TACTIC = "credential-access"
+
+
+class EventKind(str, Enum):
+    """What a normalized event describes."""
+
+    NETWORK = "network"  # a process opened (or tried) a connection
+    PROCESS = "process"  # a process was created (or a script/command ran)
+    HTTP = "http"  # an HTTP request seen on the wire or in a log (no process attached)
+    DNS = "dns"  # a DNS query
+
+
+class Severity(int, Enum):
+    """Alert severity, ordered so that comparisons work."""
+
+    INFORMATIONAL = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """Parse a severity name (case-insensitive); raises ValueError on unknown names."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = "|".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected {names})") from None
+
+
+@dataclass(slots=True)
+class SourceRef:
+    """Where a record came from: enough to go straight back to the raw log."""
+
+    format: str
+    file: str
+    line: int  # 1-based line of the record (or of its first line)
+    record: int  # 0-based record index within the file
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "file": self.file, "line": self.line, "record": self.record}
+
+
+@dataclass(slots=True)
+class ProcessInfo:
+    """The process an event is about (the connecting process, or the newly created one)."""
+
+    name: str = ""
+    path: str = ""  # full executable path when known
+    pid: int | None = None
+    command_line: str = ""
+    parent_name: str = ""
+    parent_path: str = ""
+    user: str = ""
+    signer: str = ""
+    sha256: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "pid": self.pid,
+            "command_line": self.command_line,
+            "parent_name": self.parent_name,
+            "parent_path": self.parent_path,
+        }
+
+
+@dataclass(slots=True)
+class Event:
+    """One normalized telemetry record. Sources fill what their format has; the rest stays empty."""
+
+    kind: EventKind
+    timestamp: datetime  # timezone-aware, UTC
+    source: SourceRef
+    host: str = ""
+    user: str = ""
+    process: ProcessInfo = field(default_factory=ProcessInfo)
+    action: str = ""  # e.g. Defender ActionType
+    table: str = ""  # e.g. DeviceNetworkEvents
+    remote_ip: str = ""
+    remote_port: int | None = None
+    remote_url: str = ""
+    protocol: str = ""
+    http_method: str = ""
+    http_host: str = ""
+    http_uri: str = ""
+    user_agent: str = ""
+    dns_query: str = ""
+    raw: str = ""  # the record as read (possibly shortened), for evidence
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """The metadata endpoint an alert is about."""
+
+    provider: str
+    raw: str  # as written in the log
+    canonical: str  # e.g. "169.254.169.254"
+    port: int | None = None
+    path: str = ""
+    path_class: str = "unknown"  # credential|token|userdata|identity|metadata|unknown
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "raw": self.raw,
+            "canonical": self.canonical,
+            "port": self.port,
+            "path": self.path,
+            "path_class": self.path_class,
+        }
+
+
+@dataclass(slots=True)
+class Alert:
+    """One finding, with everything an analyst needs to judge it."""
+
+    rule_id: str
+    title: str
+    severity: Severity
+    timestamp: datetime
+    host: str
+    user: str
+    process: ProcessInfo
+    endpoint: Endpoint
+    reasons: list[str]
+    source: SourceRef
+    raw: str = ""
+    suppressed_by: str | None = None  # allowlist entry id when suppressed
+    technique: str = TECHNIQUE
+    tactic: str = TACTIC
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "severity": self.severity.label,
+            "technique": self.technique,
+            "tactic": self.tactic,
+            "timestamp": iso_utc(self.timestamp),
+            "host": self.host,
+            "user": self.user,
+            "process": self.process.as_dict(),
+            "endpoint": self.endpoint.as_dict(),
+            "reasons": list(self.reasons),
+            "source": self.source.as_dict(),
+        }
+        if self.suppressed_by is not None:
+            data["suppressed_by"] = self.suppressed_by
+        if self.raw:
+            data["raw"] = self.raw
+        return data
+
+
+def iso_utc(moment: datetime) -> str:
+    """Render a timezone-aware datetime as ISO 8601 UTC with a trailing Z."""
+    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")

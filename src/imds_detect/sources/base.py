@@ -1,0 +1,52 @@
+"""What every source adapter provides, and how it reports records it could not use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from ..model import Event
+
+
+@dataclass(slots=True)
+class Skip:
+    """A record that was read but not used, and why. Nothing is dropped without one."""
+
+    reason: str  # short, stable category: "malformed-json", "bad-timestamp", "unknown-table", ...
+    file: str
+    line: int  # 1-based
+    detail: str = ""
+
+    def message(self) -> str:
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{self.file}:{self.line}: skipped ({self.reason}){detail}"
+
+
+SkipSink = Callable[[Skip], None]
+
+
+class SourceAdapter(Protocol):
+    """A log format: recognises itself from the first bytes of a file and parses it into events."""
+
+    name: str  # the value of --format, e.g. "mde"
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether a file starting with `head` (up to 64 KiB, already decompressed) is in this format."""
+        ...
+
+    def parse(self, stream: BinaryIO, file: str, on_skip: SkipSink) -> Iterator[Event]:
+        """Every event of the file, in file order. Unusable records go to `on_skip`, never silently away."""
+        ...
+
+
+class LineSource(SourceAdapter, Protocol):
+    """A format with one record per line: the engine may prefilter raw lines and parse only candidates."""
+
+    def parse_line(self, line: bytes, file: str, line_number: int, record: int, on_skip: SkipSink) -> Event | None:
+        """The event of one raw line (without its newline), or None after reporting a skip."""
+        ...
+
+    def is_line_oriented(self, head: bytes) -> bool:
+        """Whether a file with this head has exactly one record per line (e.g. JSON lines, not CSV)."""
+        ...
