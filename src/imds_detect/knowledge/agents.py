@@ -94,7 +94,8 @@ AGENTS: tuple[AgentIdentity, ...] = (
                    "c:/packages/plugins/microsoft.azure.monitor.azuremonitorwindowsagent/*/monagent/*.exe")),
     AgentIdentity("microsoft-defender", "azure", "Microsoft Defender for Endpoint",
                   ("wdavdaemon", "mssense.exe", "sensecncproxy.exe"),
-                  ("/opt/microsoft/mdatp/sbin/wdavdaemon", "c:/program files/windows defender advanced threat protection/*.exe")),
+                  ("/opt/microsoft/mdatp/sbin/wdavdaemon",
+                   "c:/program files/windows defender advanced threat protection/*.exe")),
     AgentIdentity("azure-arc-himds", "azure-arc", "Azure Arc hybrid instance metadata service",
                   ("himds", "himds.exe", "azcmagent", "azcmagent.exe", "gc_service", "gc_arc_service.exe"),
                   ("/opt/azcmagent/bin/*", "c:/program files/azureconnectedmachineagent/*.exe",
@@ -172,7 +173,7 @@ NON_FETCHING_TOOLS: frozenset[str] = frozenset({
     "vi", "vim", "nvim", "nano", "emacs", "code", "notepad", "notepad.exe", "sed", "awk", "gawk", "tee",
     "apt", "apt-get", "dpkg", "yum", "dnf", "rpm", "zypper", "apk", "pip", "pip3", "npm", "yarn", "brew",
     "choco", "winget", "git", "man", "find", "ls", "stat", "file", "strings", "diff", "wc", "sort", "uniq",
-    "jq", "yq", "findstr", "findstr.exe", "type", "more.com", "select-string",
+    "jq", "yq", "findstr", "type", "select-string", "printenv", "env", "logger", "systemd-cat",
 })
 
 SHELLS_AND_INTERPRETERS: frozenset[str] = frozenset({
@@ -180,3 +181,22 @@ SHELLS_AND_INTERPRETERS: frozenset[str] = frozenset({
     "python", "python2", "python3", "perl", "ruby", "php", "node", "nodejs", "deno", "bun", "lua", "java",
     "powershell", "pwsh", "cmd", "cscript", "wscript", "mshta",
 })
+
+# User-agent prefixes (lower case) of agents; HTTP records carry no process, so these are claims only.
+AGENT_USER_AGENTS: dict[str, str] = {
+    "walinuxagent/": "azure-waagent",
+    "amazon-ec2-net-utils/": "aws-ec2-net-utils",
+    "amazon-ssm-agent/": "aws-ssm-agent",
+    "cloud-init/": "cloud-init",
+    "google-guest-agent/": "gcp-guest-agent",
+    "aws-sdk-": "aws-sdk",
+    "botocore/": "aws-sdk",
+    "azure-identity": "azure-sdk",
+    "google-api-go-client": "gcp-sdk",
+}
+
+# Directories anyone can write to: a metadata client running from one is suspicious on its face.
+WRITABLE_DIRS: tuple[str, ...] = (
+    "/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/", "/home/", "/root/",
+    "c:/users/", "c:/windows/temp/", "c:/programdata/", "c:/perflogs/", "c:/$recycle.bin/",
+)

@@ -152,3 +152,18 @@ def metadata_ips() -> tuple[str, ...]:
 def metadata_names() -> tuple[str, ...]:
     """Every metadata DNS name."""
     return tuple(n.name for n in NAMES)
+
+
+# Request headers that only metadata clients send: evidence of intent, never an excuse.
+METADATA_HEADERS: dict[str, str] = {
+    "metadata: true": "azure",
+    "metadata:true": "azure",
+    "metadata-flavor: google": "gcp",
+    "metadata-flavor:google": "gcp",
+    "metadata-flavor: ibm": "ibm",
+    "x-aws-ec2-metadata-token-ttl-seconds": "aws",
+    "x-aws-ec2-metadata-token": "aws",
+    "x-aliyun-ecs-metadata-token": "alibaba",
+    "authorization: bearer oracle": "oracle",
+    "x-identity-header": "azure-appservice",
+}

@@ -41,7 +41,12 @@ class SourceAdapter(Protocol):
 
 
 class LineSource(SourceAdapter, Protocol):
-    """A format with one record per line: the engine may prefilter raw lines and parse only candidates."""
+    """A format with one record per line: the engine may prefilter raw lines and parse only candidates.
+
+    Optional attributes the engine uses when present: `record_edges` (bytes every record starts and
+    ends with, so that lines which may be malformed are parsed and reported even when the prefilter
+    would clear them) and `newest_in_block(block)` (the newest time in a block, for relative windows).
+    """
 
     def parse_line(self, line: bytes, file: str, line_number: int, record: int, on_skip: SkipSink) -> Event | None:
         """The event of one raw line (without its newline), or None after reporting a skip."""

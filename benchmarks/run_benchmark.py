@@ -1,0 +1,535 @@
+#!/usr/bin/env python3
+"""Measure `imds-detect scan` on a large Defender JSON-lines file against literal-search and Python baselines.
+
+    python benchmarks/run_benchmark.py --size 1GB
+
+Generates ``<data-dir>/defender-<size>.jsonl`` with generate_defender.py when it is missing (it is kept
+for the next run), warms the page cache, runs every command ``--repeat`` times (best wall time, highest
+peak RSS) and prints one table: wall seconds, MB/s (10^6 bytes), events/s (rows in the file / seconds) and
+the child's own peak RSS from ``os.wait4``. It then counts the alerts of one run against the planted rows
+of the labels sidecar and compares peak RSS on the first 10% of the file with the whole file.
+
+Figures are printed, never asserted. The exit status is non-zero only when a command fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+GENERATOR = HERE / "generate_defender.py"
+NEEDLE = "169.254.169.254"
+TARGET_MBPS = 200.0
+TARGET_RSS_MB = 300.0
+
+JSON_BASELINE = f"""
+import json, sys
+n = 0
+with open(sys.argv[1], "rb") as fh:
+    for line in fh:
+        r = json.loads(line)
+        if r.get("RemoteIP") == "{NEEDLE}" or "{NEEDLE}" in (r.get("ProcessCommandLine") or ""):
+            n += 1
+print(n)
+"""
+
+ORJSON_BASELINE = JSON_BASELINE.replace("import json, sys", "import orjson as json, sys")
+
+
+@dataclass
+class Measurement:
+    label: str
+    argv: list[str]
+    wall: float = float("inf")
+    rss_kb: int = 0
+    returncode: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    ok_codes: tuple[int, ...] = (0,)
+    skipped: str = ""  # reason when not run (n/a)
+    runs: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return not self.skipped and self.returncode not in self.ok_codes
+
+
+@dataclass
+class Dataset:
+    path: Path
+    size: int
+    rows: int
+    labels: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def gnu_time() -> str | None:
+    """Path of GNU time if it is installed (it reports the command's own peak RSS with %M)."""
+    exe = shutil.which("time", path="/usr/bin:/bin:/usr/local/bin")
+    if not exe:
+        return None
+    try:
+        done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return exe if "GNU" in (done.stdout + done.stderr) else None
+
+
+class Runner:
+    """Runs commands and reads each child's own peak RSS.
+
+    A child's ru_maxrss from os.wait4 is not enough on its own: Linux carries the high-water RSS of the
+    address space a process had before exec() into ru_maxrss, and subprocess starts children with vfork,
+    so every child would report at least this runner's own peak. GNU time forks the command from its own
+    ~2 MB process and reports that command's ru_maxrss, so it is used when installed (method "time");
+    otherwise the figure comes from os.wait4 and has the runner's peak as a floor (method "wait4").
+    """
+
+    def __init__(self, scratch: Path, method: str = "auto") -> None:
+        self.scratch = scratch
+        self.time_exe = gnu_time() if method in ("auto", "time") else None
+        if method == "time" and not self.time_exe:
+            raise SystemExit("--rss-method time: GNU time is not installed")
+        self.method = "time" if self.time_exe else "wait4"
+
+    def run_once(self, argv: Sequence[str]) -> tuple[float, int, int, str, str]:
+        """Run argv; return (wall seconds, peak RSS in KiB, exit code, stdout, stderr)."""
+        out_path, err_path = self.scratch / "cmd.stdout", self.scratch / "cmd.stderr"
+        time_path = self.scratch / "cmd.time"
+        full = list(argv)
+        if self.time_exe:
+            full = [self.time_exe, "-f", "%M", "-o", str(time_path), *full]
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code  # reaped already: keep Popen from waiting again
+        rss = int(usage.ru_maxrss)
+        if self.time_exe:
+            # GNU time writes "Command exited with non-zero status N" first when the command fails.
+            lines = time_path.read_text(errors="replace").split() if time_path.exists() else []
+            rss = int(lines[-1]) if lines and lines[-1].isdigit() else 0
+        return wall, rss, code, out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
+
+    def measure(self, m: Measurement, repeat: int) -> Measurement:
+        for _ in range(repeat):
+            wall, rss, code, out, err = self.run_once(m.argv)
+            m.runs += 1
+            m.rss_kb = max(m.rss_kb, rss)
+            m.returncode, m.stdout, m.stderr = code, out, err
+            if code not in m.ok_codes:
+                break
+            m.wall = min(m.wall, wall)
+        return m
+
+
+def warm_and_count(path: Path) -> int:
+    """Read the file once (page cache) and count its lines."""
+    lines = 0
+    with open(path, "rb", buffering=0) as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+def size_label(size: int) -> str:
+    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"
+
+
+def parse_size(text: str) -> int:
+    sys.path.insert(0, str(HERE))
+    try:
+        from generate_defender import parse_size as _parse
+    finally:
+        sys.path.pop(0)
+    return _parse(text)
+
+
+def ensure_dataset(args: argparse.Namespace) -> Dataset:
+    default_path = Path(args.data_dir) / f"defender-{size_label(args.size)}.jsonl"
+    path = Path(args.file) if args.file else default_path
+    labels_file = path.with_name(path.name + ".labels.json")
+    if not path.exists():
+        if args.file:
+            raise SystemExit(f"no such file: {path}")
+        print(
+            f"generating {path} ({size_label(args.size)}, seed {args.seed}, ratio {args.ratio}) ...",
+            flush=True,
+        )
+        cmd = [
+            sys.executable,
+            str(GENERATOR),
+            "--size",
+            str(args.size),
+            "--out",
+            str(path),
+            "--seed",
+            str(args.seed),
+            "--ratio",
+            str(args.ratio),
+            "--format",
+            "jsonl",
+        ]
+        subprocess.run(cmd, check=True)
+    labels = json.loads(labels_file.read_text(encoding="utf-8")) if labels_file.exists() else None
+    print("warming the page cache ...", flush=True)
+    rows = warm_and_count(path)
+    return Dataset(path, path.stat().st_size, rows, labels)
+
+
+def write_prefix(src: Path, dst: Path, fraction: float) -> tuple[int, int]:
+    """Copy the first `fraction` of src, cut at a line boundary; return (bytes, lines)."""
+    want = max(1, int(src.stat().st_size * fraction))
+    copied = lines = 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while copied < want:
+            chunk = fin.read(min(1 << 20, want - copied))
+            if not chunk:
+                break
+            fout.write(chunk)
+            copied += len(chunk)
+            lines += chunk.count(b"\n")
+        if copied and not chunk.endswith(b"\n"):
+            rest = fin.readline()
+            fout.write(rest)
+            copied += len(rest)
+            lines += rest.count(b"\n")
+    return copied, lines
+
+
+def imds_command(args: argparse.Namespace) -> list[str]:
+    if args.imds_cmd:
+        return shlex.split(args.imds_cmd)
+    exe = shutil.which("imds-detect")
+    if exe:
+        return [exe]
+    return [sys.executable, "-c", "import sys; from imds_detect.cli import main; sys.exit(main())"]
+
+
+def supports_flag(imds: list[str], flag: str) -> bool:
+    try:
+        done = subprocess.run([*imds, "scan", "--help"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return flag in done.stdout or flag in done.stderr
+
+
+def tool_version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except OSError:
+        return "?"
+    return (
+        (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr).strip() else "?"
+    )
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("imds-detect")
+    except Exception:
+        return "?"
+
+
+def alert_records(path: Path) -> tuple[int, list[int], int]:
+    """(alert lines, 0-based source records where the schema has them, suppressed alerts)."""
+    count, records, suppressed = 0, [], 0
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            count += 1
+            try:
+                alert = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(alert, dict):
+                continue
+            if alert.get("suppressed_by"):
+                suppressed += 1
+            source = alert.get("source")
+            if isinstance(source, dict) and isinstance(source.get("record"), int):
+                records.append(source["record"])
+    return count, records, suppressed
+
+
+def fmt_row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def print_table(results: list[Measurement], data: Dataset, imds_labels: set[str]) -> None:
+    mb = data.size / 1e6
+    header = ["command", "wall s", "MB/s", "events/s", "peak RSS MB", "result", "vs target"]
+    rows: list[list[str]] = []
+    for m in results:
+        if m.skipped:
+            rows.append([m.label, "n/a", "n/a", "n/a", "n/a", m.skipped, ""])
+            continue
+        if m.failed or m.wall == float("inf"):
+            rows.append([m.label, "FAILED", "", "", f"{m.rss_kb / 1024:.1f}", f"exit {m.returncode}", ""])
+            continue
+        mbps = mb / m.wall
+        rss_mb = m.rss_kb / 1024
+        result = m.stdout.strip().splitlines()[-1] if m.stdout.strip() and m.label not in imds_labels else ""
+        if m.label in imds_labels:
+            target = (
+                f"{'ok' if mbps >= TARGET_MBPS else 'below'} {TARGET_MBPS:.0f} MB/s, "
+                f"{'ok' if rss_mb < TARGET_RSS_MB else 'above'} {TARGET_RSS_MB:.0f} MB"
+            )
+        else:
+            target = ""
+        if result:
+            result = f"count {result}"
+        rows.append(
+            [
+                m.label,
+                f"{m.wall:.2f}",
+                f"{mbps:,.0f}",
+                f"{data.rows / m.wall:,.0f}",
+                f"{rss_mb:.1f}",
+                result,
+                target,
+            ]
+        )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(fmt_row(header, widths))
+    print(fmt_row(["-" * w for w in widths], widths))
+    for r in rows:
+        print(fmt_row(r, widths))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--size", default="1GB", help="data size, e.g. 1GB, 200MB (default 1GB)")
+    parser.add_argument(
+        "--data-dir", default="bench-data", help="where the data file lives (default bench-data)"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the scratch files (10%% prefix copy, alerts output) in --data-dir",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs per command; the best is reported (default 2)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="generator seed when generating (default 1)")
+    parser.add_argument(
+        "--ratio", type=int, default=10_000, help="generator ratio when generating (default 10000)"
+    )
+    parser.add_argument("--file", help="benchmark this JSON-lines file instead of the generated one")
+    parser.add_argument("--imds-cmd", help="command that runs imds-detect (default: imds-detect on PATH)")
+    parser.add_argument(
+        "--rss-method",
+        choices=("auto", "time", "wait4"),
+        default="auto",
+        help="how to read peak RSS: GNU time when installed (auto), or os.wait4 only",
+    )
+    args = parser.parse_args(argv)
+    args.size = parse_size(args.size)
+    repeat = max(1, args.repeat)
+
+    data = ensure_dataset(args)
+    data_dir = data.path.parent
+    imds = imds_command(args)
+    mb = data.size / 1e6
+
+    print()
+    print(f"data: {data.path} - {mb:,.1f} MB, {data.rows:,} rows")
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(
+        f"machine: {os.cpu_count()} cores ({affinity} usable), {cpu_model()}, {platform.system()} "
+        f"{platform.release()}"
+    )
+    print(
+        f"python: {platform.python_version()} ({sys.executable}); imds-detect {package_version()}: "
+        f"{shlex.join(imds)}"
+    )
+    scratch_ctx = tempfile.TemporaryDirectory(prefix="bench-", dir=data_dir)
+    scratch = Path(scratch_ctx.name)
+    runner = Runner(scratch, args.rss_method)
+    if runner.method == "time":
+        rss_note = f"the command's own ru_maxrss as reported by GNU time ({runner.time_exe} -f %M)"
+    else:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_note = (
+            f"ru_maxrss from os.wait4 (GNU time not used: figures include this runner's own peak of "
+            f"{own:.1f} MB, inherited across exec)"
+        )
+    print(
+        f"method: warm page cache, best wall time of {repeat} run(s); MB = 10^6 bytes; peak RSS = {rss_note}"
+    )
+    print(f"targets (imds-detect): >= {TARGET_MBPS:.0f} MB/s on one core, peak RSS < {TARGET_RSS_MB:.0f} MB")
+    print(flush=True)
+
+    keep_dir = data_dir if args.keep else scratch
+    stem = data.path.name.removesuffix(".jsonl")
+    fname = str(data.path)
+    failed = False
+    try:
+        scan = [*imds, "scan", fname, "--output", "jsonl", "-o", os.devnull]
+        default = Measurement("imds-detect scan", scan)
+        no_pf = Measurement("imds-detect scan --no-prefilter", [*scan, "--no-prefilter"])
+        if not supports_flag(imds, "--no-prefilter"):
+            no_pf.skipped = "flag not accepted"
+        results = [default, no_pf]
+        rg = shutil.which("rg")
+        results.append(
+            Measurement("rg -c -F", [rg, "-c", "-F", NEEDLE, fname], ok_codes=(0, 1))
+            if rg
+            else Measurement("rg -c -F", [], skipped="rg not installed")
+        )
+        grep = shutil.which("grep")
+        results.append(
+            Measurement("grep -c -F", [grep, "-c", "-F", NEEDLE, fname], ok_codes=(0, 1))
+            if grep
+            else Measurement("grep -c -F", [], skipped="grep not installed")
+        )
+        results.append(
+            Measurement("python json.loads per line", [sys.executable, "-c", JSON_BASELINE, fname])
+        )
+        try:
+            import orjson  # noqa: F401
+
+            results.append(
+                Measurement("python orjson per line", [sys.executable, "-c", ORJSON_BASELINE, fname])
+            )
+        except ImportError:
+            results.append(Measurement("python orjson per line", [], skipped="orjson not installed"))
+
+        for m in results:
+            if m.skipped:
+                continue
+            print(f"running: {m.label} ...", flush=True)
+            runner.measure(m, repeat)
+            failed |= m.failed
+
+        # One run writing alerts to a file, to count them against the planted rows.
+        alerts_path = keep_dir / f"{stem}.alerts.jsonl"
+        print("running: imds-detect scan -o alerts file ...", flush=True)
+        alerts_run = runner.measure(
+            Measurement(
+                "imds-detect scan (alerts to file)",
+                [*imds, "scan", fname, "--output", "jsonl", "-o", str(alerts_path)],
+            ),
+            1,
+        )
+        failed |= alerts_run.failed
+
+        # Memory flatness: the same scan on the first 10% of the file.
+        prefix_path = keep_dir / f"{stem}.first10pct.jsonl"
+        prefix_bytes, prefix_rows = write_prefix(data.path, prefix_path, 0.10)
+        print("running: imds-detect scan on the first 10% ...", flush=True)
+        prefix_run = runner.measure(
+            Measurement(
+                "imds-detect scan (first 10%)",
+                [*imds, "scan", str(prefix_path), "--output", "jsonl", "-o", os.devnull],
+            ),
+            repeat,
+        )
+        failed |= prefix_run.failed
+
+        print()
+        print_table(results, data, {default.label, no_pf.label})
+        print()
+        for m in results:
+            if not m.skipped:
+                shown = (
+                    shlex.join(m.argv) if "python" not in m.label else f"{m.argv[0]} -c <baseline> {fname}"
+                )
+                print(f"  {m.label}: {shown}")
+        print()
+
+        planted = data.labels.get("planted_count") if data.labels else None
+        planted_text = f"{planted}" if planted is not None else "n/a (no labels sidecar)"
+        if alerts_run.failed:
+            print(
+                f"alerts: run FAILED (exit {alerts_run.returncode}); planted malicious rows: {planted_text}"
+            )
+        else:
+            n_alerts, records, suppressed = alert_records(alerts_path)
+            print(
+                f"alerts: imds-detect reported {n_alerts} alert(s) ({suppressed} marked suppressed); "
+                f"planted malicious rows: {planted_text}"
+            )
+            if data.labels and records:
+                planted_idx = set(data.labels.get("indices", []))
+                decoy_idx = {i for v in data.labels.get("decoys", {}).values() for i in v}
+                alerted = set(records)
+                hit = alerted & planted_idx
+                on_decoys = alerted & decoy_idx
+                other = alerted - planted_idx - decoy_idx
+                print(
+                    f"  planted rows alerted: {len(hit)}/{len(planted_idx)}; benign decoy rows alerted: "
+                    f"{len(on_decoys)} of {len(decoy_idx)}; other rows alerted: {len(other)}"
+                )
+                missed = sorted(planted_idx - alerted)
+                if missed:
+                    by_index = {p["index"]: p for p in data.labels.get("planted", [])}
+                    kinds: dict[str, int] = {}
+                    for i in missed:
+                        t = by_index.get(i, {}).get("template", "?")
+                        kinds[t] = kinds.get(t, 0) + 1
+                    print(
+                        "  missed planted templates: "
+                        + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
+                    )
+            summary = alerts_run.stderr.strip()
+            if summary:
+                print("  imds-detect summary (stderr):")
+                for line in summary.splitlines()[-12:]:
+                    print(f"    {line}")
+        print()
+        whole = f"{default.rss_kb / 1024:.1f} MB" if not default.failed else "FAILED"
+        part = f"{prefix_run.rss_kb / 1024:.1f} MB" if not prefix_run.failed else "FAILED"
+        print(
+            f"memory flatness: imds-detect peak RSS on first 10% ({prefix_bytes / 1e6:,.1f} MB, "
+            f"{prefix_rows:,} rows): {part}  |  whole file ({mb:,.1f} MB, {data.rows:,} rows): {whole}"
+        )
+
+        for m in [*results, alerts_run, prefix_run]:
+            if m.failed:
+                print(f"\nFAILED: {m.label} exited {m.returncode}: {shlex.join(m.argv)}", file=sys.stderr)
+                for line in m.stderr.strip().splitlines()[-15:]:
+                    print(f"  {line}", file=sys.stderr)
+        if args.keep:
+            print(f"\nkept: {alerts_path}, {prefix_path}")
+    finally:
+        scratch_ctx.cleanup()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The `imds-detect` command: a thin layer over the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+import click
+
+from .config import ConfigError, load_config
+from .engine.scan import ScanOptions, scan
+from .engine.window import TimeBound, parse_bound
+from .model import Alert, Severity
+from .report.csvout import write_csv
+from .report.jsonl import write_jsonl
+from .report.table import write_table
+from .sources.registry import format_names
+
+EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+SEVERITIES = [s.label for s in Severity]
+WRITERS: dict[str, Callable[[Iterable[Alert], TextIO], None]] = {
+    "table": write_table,
+    "jsonl": write_jsonl,
+    "csv": write_csv,
+}
+
+
+def _fail(message: str) -> None:
+    click.echo(f"imds-detect: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _bound(value: str | None, flag: str) -> TimeBound | None:
+    if value is None:
+        return None
+    try:
+        return parse_bound(value)
+    except ValueError as error:
+        _fail(f"{flag}: {error}")
+    return None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="imds-detect")
+def main() -> None:
+    """Detect cloud instance metadata API abuse (MITRE ATT&CK T1552.005)."""
+
+
+@main.command("scan")
+@click.argument("paths", nargs=-1, metavar="PATH...")
+@click.option("--format", "fmt", type=click.Choice(["auto", *format_names()]), default="auto",
+              show_default=True, help="Input format; auto detects each file by content.")
+@click.option("--config", "config_path", metavar="FILE", help="TOML tuning file (allowlist, defaults).")
+@click.option("--since", metavar="TIME", help="Only events at or after TIME: ISO 8601, or 24h/7d counted back "
+              "from the newest event in the input.")
+@click.option("--until", metavar="TIME", help="Only events at or before TIME (same forms as --since).")
+@click.option("--output", type=click.Choice(list(WRITERS)), default=None,
+              help="Alert format [default: table on a terminal, jsonl otherwise].")
+@click.option("-o", "out_path", metavar="FILE", help="Write alerts to FILE (atomically) instead of stdout.")
+@click.option("--min-severity", type=click.Choice(SEVERITIES), default=None,
+              help="Hide alerts below this severity (counted in the summary) [default: low].")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when an alert at or above this severity is found.")
+@click.option("--no-default-allowlist", is_flag=True, help="Do not load the built-in agent allowlist.")
+@click.option("--show-suppressed", is_flag=True, help="Also output alerts the allowlist suppressed.")
+@click.option("--no-prefilter", is_flag=True, help="Parse every record (slower; same alerts).")
+@click.option("--quiet", "-q", is_flag=True, help="No per-record warnings; the summary is still printed.")
+def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, since: str | None, until: str | None,
+                 output: str | None, out_path: str | None, min_severity: str | None, fail_on: str | None,
+                 no_default_allowlist: bool, show_suppressed: bool, no_prefilter: bool, quiet: bool) -> None:
+    """Scan log files, directories (recursively) or '-' (stdin) for metadata API abuse."""
+    if not paths:
+        _fail("no input: give one or more PATHs, or '-' for standard input")
+    try:
+        config = load_config(config_path, use_defaults=not no_default_allowlist)
+    except ConfigError as error:
+        _fail(str(error))
+    threshold = Severity.parse(min_severity) if min_severity else (config.min_severity or Severity.LOW)
+    options = ScanOptions(
+        format=fmt,
+        allowlist=config.allowlist,
+        min_severity=threshold,
+        since=_bound(since, "--since"),
+        until=_bound(until, "--until"),
+        prefilter=not no_prefilter,
+        show_suppressed=show_suppressed,
+        warn=(lambda message: None) if quiet else (lambda message: click.echo(f"imds-detect: {message}", err=True)),
+    )
+    result = scan(paths, options)
+    alerts = result.alerts + result.suppressed
+    writer = WRITERS[output or ("table" if out_path is None and sys.stdout.isatty() else "jsonl")]
+    if out_path:
+        _write_atomically(out_path, lambda handle: writer(alerts, handle))
+    else:
+        writer(alerts, sys.stdout)
+        sys.stdout.flush()
+    summary = result.summary
+    click.echo(summary.render(), err=True)
+    if summary.nothing_read():
+        click.echo("imds-detect: error: no records could be read from the input; this is not a clean result",
+                   err=True)
+        sys.exit(EXIT_ERROR)
+    if summary.missing or any(report.status == "error" for report in summary.files):
+        sys.exit(EXIT_ERROR)
+    if fail_on and any(alert.severity >= Severity.parse(fail_on) for alert in result.alerts):
+        sys.exit(EXIT_FOUND)
+    sys.exit(EXIT_OK)
+
+
+def _write_atomically(path: str, write: Callable[[TextIO], None]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if path in ("/dev/null", "/dev/stdout") or not os.access(directory, os.W_OK):
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+        return
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".imds-detect-", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

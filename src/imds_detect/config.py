@@ -1,0 +1,141 @@
+"""The TOML tuning file: allowlist additions and removals, and scan defaults. Data only, validated strictly."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .detect.allowlist import AllowEntry, Allowlist, default_entries, entry_problem
+from .detect.rules import RULES_BY_ID
+from .model import Severity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A configuration problem: one line that names the file and the key."""
+
+
+@dataclass
+class Config:
+    """Everything the tuning file can set."""
+
+    allowlist: Allowlist = field(default_factory=lambda: Allowlist(default_entries()))
+    min_severity: Severity | None = None
+
+
+_TOP_KEYS = {"allowlist", "scan"}
+_ALLOWLIST_KEYS = {"defaults", "disable", "entry"}
+_SCAN_KEYS = {"min_severity"}
+_LIST_KEYS = {"path": "paths", "name": "names", "script": "scripts", "parent": "parents",
+              "parent_path": "parent_paths", "user": "users", "host": "hosts", "rules": "rules"}
+_REGEX_KEYS = {"command_line", "user_agent", "uri"}
+_ENTRY_KEYS = {"id", "description", "allow_interpreter", *_LIST_KEYS, *_REGEX_KEYS}
+
+
+def load_config(path: str | None, use_defaults: bool = True) -> Config:
+    """Read and validate a config file (or just the defaults when `path` is None)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"config {path}: cannot read: {error.strerror or error}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"config {path}: not valid TOML: {error}") from None
+    return _build(data, path or "<defaults>", use_defaults)
+
+
+def _build(data: dict[str, Any], where: str, use_defaults: bool) -> Config:
+    _check_keys(data, _TOP_KEYS, where, "")
+    scan = _table(data.get("scan", {}), where, "scan")
+    _check_keys(scan, _SCAN_KEYS, where, "scan.")
+    config = Config()
+    if "min_severity" in scan:
+        try:
+            config.min_severity = Severity.parse(str(scan["min_severity"]))
+        except ValueError as error:
+            raise ConfigError(f"config {where}: scan.min_severity: {error}") from None
+    section = _table(data.get("allowlist", {}), where, "allowlist")
+    _check_keys(section, _ALLOWLIST_KEYS, where, "allowlist.")
+    defaults_on = section.get("defaults", True)
+    if not isinstance(defaults_on, bool):
+        raise ConfigError(f"config {where}: allowlist.defaults must be true or false")
+    entries = default_entries() if (use_defaults and defaults_on) else []
+    disable = section.get("disable", [])
+    if not isinstance(disable, list) or not all(isinstance(item, str) for item in disable):
+        raise ConfigError(f"config {where}: allowlist.disable must be a list of entry ids")
+    known = {entry.id for entry in default_entries()}
+    for entry_id in disable:
+        if entry_id not in known:
+            raise ConfigError(f"config {where}: allowlist.disable: no default entry {entry_id!r}")
+    entries = [e for e in entries if e.id not in disable and e.id.removesuffix("-script") not in disable]
+    raw_entries = section.get("entry", [])
+    if not isinstance(raw_entries, list):
+        raise ConfigError(f"config {where}: allowlist.entry must be an array of tables ([[allowlist.entry]])")
+    for index, raw in enumerate(raw_entries):
+        entries.append(_entry(raw, where, f"allowlist.entry[{index}]"))
+    config.allowlist = Allowlist(entries)
+    return config
+
+
+def _table(value: Any, where: str, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config {where}: {key} must be a table")
+    return value
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str, prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            expected = ", ".join(sorted(allowed))
+            raise ConfigError(f"config {where}: unknown key {prefix}{key} (expected one of {expected})")
+
+
+def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) and item for item in items):
+        raise ConfigError(f"config {where}: {key} must be a string or a list of non-empty strings")
+    return tuple(items)
+
+
+def _entry(raw: Any, where: str, label: str) -> AllowEntry:
+    table = _table(raw, where, label)
+    _check_keys(table, _ENTRY_KEYS, where, label + ".")
+    entry_id = table.get("id")
+    if not isinstance(entry_id, str) or not entry_id:
+        raise ConfigError(f"config {where}: {label}.id is required (a short name shown when it suppresses)")
+    fields: dict[str, Any] = {}
+    for key, attribute in _LIST_KEYS.items():
+        if key in table:
+            fields[attribute] = _strings(table[key], where, f"{label}.{key}")
+    for rule_id in fields.get("rules", ()):
+        if rule_id not in RULES_BY_ID:
+            raise ConfigError(f"config {where}: {label}.rules: unknown rule {rule_id!r}")
+    for key in _REGEX_KEYS:
+        if key in table:
+            pattern = table[key]
+            if not isinstance(pattern, str):
+                raise ConfigError(f"config {where}: {label}.{key} must be a regular expression string")
+            try:
+                fields[key] = re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(f"config {where}: {label}.{key}: invalid regular expression: {error}") from None
+    allow_interpreter = table.get("allow_interpreter", False)
+    if not isinstance(allow_interpreter, bool):
+        raise ConfigError(f"config {where}: {label}.allow_interpreter must be true or false")
+    description = table.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"config {where}: {label}.description must be a string")
+    entry = AllowEntry(id=entry_id, description=description, origin=f"config:{where}",
+                       allow_interpreter=allow_interpreter, **fields)
+    problem = entry_problem(entry)
+    if problem:
+        raise ConfigError(f"config {where}: {label} ({entry_id}): {problem}")
+    return entry

@@ -1,0 +1,110 @@
+"""Process rules: a command line that fetches from a metadata endpoint, or names a metadata-only path."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+from ..knowledge.agents import NON_FETCHING_TOOLS
+from ..knowledge.endpoints import METADATA_HEADERS
+from ..knowledge.paths import CREDENTIAL_VARIABLES, MAX_DECODE_ROUNDS, classify_path, specific_markers
+from ..knowledge.urls import find_metadata_references
+from ..model import Endpoint, Event, ProcessInfo, Severity
+from .endpoint import build_endpoint
+from .findings import Finding
+from .identity import exe_name
+from .rules import COMMAND_LINE, HIDDEN_HOST
+
+MAX_TEXT = 65536
+_MARKERS = specific_markers()
+_PATH_END = re.compile(r"[\s\"'`<>|;,)\]}]")
+_VARIABLE = re.compile(
+    r"(?:\$\{?|%|\$env:|environ\[['\"]|getenv\(['\"])(" + "|".join(CREDENTIAL_VARIABLES) + r")\b",
+    re.IGNORECASE,
+)
+
+
+def _decoded(text: str) -> str:
+    for _ in range(MAX_DECODE_ROUNDS):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _marker_paths(text: str) -> list[str]:
+    """Metadata-specific paths mentioned anywhere in the (decoded, lower-cased) text."""
+    lowered = _decoded(text).lower().replace("\\", "/")
+    paths: list[str] = []
+    for marker in _MARKERS:
+        start = lowered.find(marker)
+        while start != -1 and len(paths) < 16:
+            end_match = _PATH_END.search(lowered, start)
+            end = end_match.start() if end_match else len(lowered)
+            paths.append(lowered[start:end])
+            start = lowered.find(marker, end)
+    return paths
+
+
+def _headers(text: str) -> list[str]:
+    lowered = text.lower()
+    return [f"metadata header {header!r} ({provider})" for header, provider in METADATA_HEADERS.items()
+            if header in lowered]
+
+
+def is_non_fetching(process: ProcessInfo) -> bool:
+    """Whether the process is a tool that only mentions URLs (grep, cat, editors, package managers)."""
+    return exe_name(process.name or process.path) in NON_FETCHING_TOOLS
+
+
+def detect_command_line(event: Event) -> list[Finding]:
+    """The most severe finding for one command line, with every reference listed in the reasons."""
+    text = event.process.command_line[:MAX_TEXT]
+    if not text or is_non_fetching(event.process):
+        return []
+    host_findings: list[Finding] = []
+    for ref, hit in find_metadata_references(text):
+        path = ref.path or _best_marker_path(text)
+        endpoint, severity, reasons = build_endpoint(hit, ref.raw, ref.port, path, event.process)
+        reasons.insert(0, f"{ref.form} reference {ref.raw!r}")
+        host_findings.append(Finding(COMMAND_LINE, severity, endpoint, reasons))
+    hidden = _hidden_host_findings(text, event.process)
+    if not host_findings and not hidden:
+        return []
+    best = max(host_findings or hidden, key=lambda finding: finding.severity)
+    if host_findings and hidden:
+        strongest = max(hidden, key=lambda finding: finding.severity)
+        if strongest.severity > best.severity:
+            best.severity = strongest.severity
+            best.endpoint.path_class = strongest.endpoint.path_class
+            best.reasons.extend(strongest.reasons)
+    for other in host_findings or hidden:
+        if other is not best:
+            best.reasons.append(f"also: {other.endpoint.raw} ({other.endpoint.path_class})")
+    best.reasons.extend(_headers(text))
+    return [best]
+
+
+def _best_marker_path(text: str) -> str:
+    ranked = [(rule.severity, path) for path in _marker_paths(text) if (rule := classify_path(path))]
+    return max(ranked)[1] if ranked else ""
+
+
+def _hidden_host_findings(text: str, process: ProcessInfo) -> list[Finding]:
+    findings: list[Finding] = []
+    for path in _marker_paths(text):
+        rule = classify_path(path)
+        if rule is None:
+            continue
+        endpoint = Endpoint(rule.provider, path, "", None, path, rule.path_class)
+        reasons = [f"metadata-specific path {path!r} with the host hidden",
+                   f"path class {rule.path_class}: {rule.description} ({rule.id})"]
+        findings.append(Finding(HIDDEN_HOST, rule.severity, endpoint, reasons))
+    for match in _VARIABLE.finditer(text):
+        provider, path_class = CREDENTIAL_VARIABLES[match.group(1).lower()]
+        endpoint = Endpoint(provider, match.group(0), "", None, "", path_class)
+        severity = Severity.HIGH if path_class in ("credential", "token") else Severity.MEDIUM
+        reasons = [f"credential endpoint variable {match.group(1)} expanded in a command"]
+        findings.append(Finding(HIDDEN_HOST, severity, endpoint, reasons))
+    return findings

@@ -1,0 +1,292 @@
+"""The scan: inputs -> records -> events -> alerts, with the prefilter on line-oriented formats."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO
+
+from ..detect.allowlist import Allowlist, default_entries
+from ..detect.detector import Detector
+from ..model import Alert, Event, Severity
+from ..sources.base import LineSource, SourceAdapter
+from ..sources.base import Skip as SkipRecord
+from ..sources.registry import BY_NAME, detect_format
+from .inputs import InputFile, discover
+from .prefilter import Prefilter
+from .summary import FileReport, Summary
+from .window import TimeBound, Window
+
+BLOCK_SIZE = 4 * 1024 * 1024
+SKIP_MESSAGES_PER_REASON = 5
+READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
+_BLANK_AFTER_NEWLINE = re.compile(rb"(?<=\n)\r?\n")
+
+
+@dataclass
+class ScanOptions:
+    """Everything that shapes a scan (the CLI fills it from flags and the config file)."""
+
+    format: str = "auto"
+    allowlist: Allowlist = field(default_factory=lambda: Allowlist(default_entries()))
+    min_severity: Severity = Severity.LOW
+    since: TimeBound | None = None
+    until: TimeBound | None = None
+    prefilter: bool = True
+    show_suppressed: bool = False
+    warn: Callable[[str], None] = lambda message: None
+
+
+@dataclass
+class ScanResult:
+    """Alerts newest first (suppressed ones only with show_suppressed) and the summary."""
+
+    alerts: list[Alert]
+    summary: Summary
+    suppressed: list[Alert] = field(default_factory=list)
+
+
+class Scanner:
+    """Runs one scan; create one per scan."""
+
+    def __init__(self, options: ScanOptions) -> None:
+        self.options = options
+        self.detector = Detector(options.allowlist)
+        self.summary = Summary()
+        self.prefilter = Prefilter() if options.prefilter else None
+        self.summary.prefilter_engine = self.prefilter.engine if self.prefilter else "off"
+        self.alerts: list[Alert] = []
+        self.suppressed: list[Alert] = []
+        self.newest: datetime | None = None
+        self._skip_shown: dict[tuple[str, str], int] = {}
+        self._needs_all_timestamps = any(
+            bound is not None and bound.before_newest is not None for bound in (options.since, options.until)
+        )
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def scan_paths(self, paths: Iterable[str]) -> ScanResult:
+        for item in discover(list(paths)):
+            if isinstance(item, InputFile):
+                self.scan_file(item)
+            else:
+                self.summary.missing.append(item)
+                self.options.warn(f"{item[0]}: {item[1]}")
+        return self.finish()
+
+    def scan_file(self, source: InputFile) -> None:
+        report = FileReport(source.name)
+        self.summary.files.append(report)
+        try:
+            stream, head = source.open()
+        except READ_ERRORS as error:
+            report.status, report.detail = "error", f"cannot open: {_describe(error)}"
+            self.options.warn(f"{source.name}: cannot open: {_describe(error)}")
+            return
+        with stream:
+            adapter = self._adapter_for(head, report)
+            if adapter is None:
+                return
+            report.format = adapter.name
+            before = self.summary.records
+            try:
+                if self._line_oriented(adapter, head):
+                    self._scan_lines(stream, adapter, source.name)  # type: ignore[arg-type]
+                else:
+                    for event in adapter.parse(stream, source.name, self._on_skip):
+                        self.summary.records += 1
+                        self.summary.parsed += 1
+                        self.scan_event(event)
+            except READ_ERRORS as error:
+                report.status, report.detail = "partial", f"read stopped: {_describe(error)}"
+                self.options.warn(f"{source.name}: read stopped early ({_describe(error)}); "
+                                  "records before it were scanned")
+            report.records = self.summary.records - before
+            if report.records == 0 and report.status == "ok":
+                report.status, report.detail = "empty", "no records in this file"
+                self.options.warn(f"{source.name}: recognised as {adapter.name} but holds no records")
+
+    def _adapter_for(self, head: bytes, report: FileReport) -> SourceAdapter | None:
+        if self.options.format != "auto":
+            return BY_NAME[self.options.format]
+        if not head.strip():
+            report.status, report.detail = "empty", "the file is empty"
+            self.options.warn(f"{report.name}: empty file")
+            return None
+        adapter = detect_format(head)
+        if adapter is None:
+            report.status, report.detail = "unrecognised", "format not recognised (use --format to force one)"
+            self.options.warn(f"{report.name}: format not recognised; not scanned (use --format to force one)")
+        return adapter
+
+    @staticmethod
+    def _line_oriented(adapter: SourceAdapter, head: bytes) -> bool:
+        is_line_oriented = getattr(adapter, "is_line_oriented", None)
+        return bool(is_line_oriented and is_line_oriented(head) and hasattr(adapter, "parse_line"))
+
+    def _scan_lines(self, stream: BinaryIO, adapter: LineSource, name: str) -> None:
+        """Block-wise reading; only prefilter candidates are parsed. Line and record numbers stay exact."""
+        prefilter = self.prefilter
+        edges: tuple[bytes, bytes] | None = getattr(adapter, "record_edges", None)
+        newest_in_block = getattr(adapter, "newest_in_block", None) if self._needs_all_timestamps else None
+        if self._needs_all_timestamps and newest_in_block is None:
+            prefilter = None  # every record's time is needed to find the newest event
+        line_number = 1  # of the first line in the block
+        record = 0  # records (non-blank lines) before the block
+        remainder = b""
+        while True:
+            chunk = stream.read(BLOCK_SIZE)
+            block = remainder + chunk
+            if not chunk:
+                remainder = b""
+            else:
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    remainder = block
+                    continue
+                block, remainder = block[:cut], block[cut:]
+            if not block:
+                break
+            lines, blanks = _count_lines(block)
+            self.summary.records += lines - blanks
+            if prefilter is None:
+                spans = _all_lines(block)
+            else:
+                spans = prefilter.candidate_lines(block)
+                if edges is not None:  # lines that may be malformed are parsed too, so they get reported
+                    suspects = _edge_suspects(block, edges, lines - blanks)
+                    if suspects:
+                        spans = sorted(set(spans) | set(suspects))
+            parsed = 0
+            for start, end in spans:
+                line = block[start:end].rstrip(b"\r")
+                if not line:
+                    continue
+                parsed += 1
+                before_lines, before_blanks = _count_lines(block, end=start)
+                event = adapter.parse_line(line, name, line_number + before_lines,
+                                           record + before_lines - before_blanks, self._on_skip)
+                if event is not None:
+                    self.scan_event(event)
+            self.summary.parsed += parsed
+            self.summary.prefiltered += (lines - blanks) - parsed
+            if newest_in_block is not None and prefilter is not None:
+                self._see_time(newest_in_block(block))
+            line_number += lines
+            record += lines - blanks
+            if not chunk:
+                break
+
+    # -- events ---------------------------------------------------------------------------------
+    def scan_event(self, event: Event) -> None:
+        """Detect on one normalized event."""
+        self._see_time(event.timestamp)
+        detection = self.detector.run(event)
+        self.alerts.extend(detection.alerts)
+        self.suppressed.extend(detection.suppressed)
+
+    def scan_events(self, events: Iterable[Event]) -> ScanResult:
+        """Library entry point for already-normalized events."""
+        for event in events:
+            self.summary.records += 1
+            self.summary.parsed += 1
+            self.scan_event(event)
+        return self.finish()
+
+    def _see_time(self, moment: datetime | None) -> None:
+        if moment is not None and (self.newest is None or moment > self.newest):
+            self.newest = moment
+
+    def _on_skip(self, skip: SkipRecord) -> None:
+        self.summary.skipped[skip.reason] += 1
+        key = (skip.file, skip.reason)
+        shown = self._skip_shown.get(key, 0)
+        if shown < SKIP_MESSAGES_PER_REASON:
+            self.options.warn(skip.message())
+        elif shown == SKIP_MESSAGES_PER_REASON:
+            self.options.warn(f"{skip.file}: further '{skip.reason}' skips are only counted in the summary")
+        self._skip_shown[key] = shown + 1
+
+    # -- results --------------------------------------------------------------------------------
+    def finish(self) -> ScanResult:
+        window = Window(
+            self.options.since.resolve(self.newest) if self.options.since else None,
+            self.options.until.resolve(self.newest) if self.options.until else None,
+        )
+        kept: list[Alert] = []
+        for alert in self.alerts:
+            if not window.contains(alert.timestamp):
+                self.summary.outside_window += 1
+            elif alert.severity < self.options.min_severity:
+                self.summary.below_min_severity += 1
+            else:
+                kept.append(alert)
+                self.summary.alerts[alert.severity.label] += 1
+        suppressed = [alert for alert in self.suppressed if window.contains(alert.timestamp)]
+        for alert in suppressed:
+            self.summary.suppressed[alert.suppressed_by or "?"] += 1
+        return ScanResult(newest_first(kept), self.summary,
+                          newest_first(suppressed) if self.options.show_suppressed else [])
+
+
+def newest_first(alerts: list[Alert]) -> list[Alert]:
+    """Newest first like the reference query; ties keep input order."""
+    return sorted(alerts, key=lambda alert: (-alert.timestamp.timestamp(), alert.source.file, alert.source.record))
+
+
+def _count_lines(block: bytes, end: int | None = None) -> tuple[int, int]:
+    """(lines, blank lines) in block[:end]; every line ends with a newline except possibly the last."""
+    stop = len(block) if end is None else end
+    lines = block.count(b"\n", 0, stop)
+    if end is None and stop and block[stop - 1:stop] != b"\n":
+        lines += 1
+    blanks = 1 if stop and (block.startswith(b"\n") or block.startswith(b"\r\n")) else 0
+    if block.find(b"\n\n", 0, stop) != -1 or block.find(b"\n\r\n", 0, stop) != -1:
+        blanks += len(_BLANK_AFTER_NEWLINE.findall(block, 0, stop))
+    return lines, blanks
+
+
+def _edge_suspects(block: bytes, edges: tuple[bytes, bytes], records: int) -> list[tuple[int, int]]:
+    """Lines that do not start and end with the format's record delimiters (cheap when there are none)."""
+    first, last = edges
+    starts = block.count(b"\n" + first) + (1 if block.startswith(first) else 0)
+    ends = block.count(last + b"\n") + block.count(last + b"\r\n") + (1 if block.endswith(last) else 0)
+    if starts == records and ends == records:
+        return []
+    suspects = []
+    for start, end in _all_lines(block):
+        line = block[start:end].rstrip(b"\r")
+        if line and not (line.startswith(first) and line.endswith(last)):
+            suspects.append((start, end))
+    return suspects
+
+
+def _all_lines(block: bytes) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < len(block):
+        end = block.find(b"\n", start)
+        if end == -1:
+            end = len(block)
+        spans.append((start, end))
+        start = end + 1
+    return spans
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def scan(paths: Iterable[str], options: ScanOptions | None = None) -> ScanResult:
+    """Scan files, directories or '-' (stdin) and return alerts and the summary."""
+    return Scanner(options or ScanOptions()).scan_paths(paths)
+
+
+def scan_events(events: Iterable[Event], options: ScanOptions | None = None) -> ScanResult:
+    """Run the detections over normalized events."""
+    return Scanner(options or ScanOptions()).scan_events(events)

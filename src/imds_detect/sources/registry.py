@@ -1,0 +1,22 @@
+"""The formats imds-detect reads, and content-based format detection."""
+
+from __future__ import annotations
+
+from .base import SourceAdapter
+from .mde import MDE_ADAPTER
+
+ADAPTERS: tuple[SourceAdapter, ...] = (MDE_ADAPTER,)
+BY_NAME: dict[str, SourceAdapter] = {adapter.name: adapter for adapter in ADAPTERS}
+
+
+def format_names() -> tuple[str, ...]:
+    """Values accepted by --format besides 'auto'."""
+    return tuple(BY_NAME)
+
+
+def detect_format(head: bytes) -> SourceAdapter | None:
+    """The adapter that recognises a file from its first bytes (decompressed), if any."""
+    for adapter in ADAPTERS:
+        if adapter.sniff(head):
+            return adapter
+    return None
