@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from . import endpoints
 
@@ -36,7 +36,8 @@ _DOT_TABLE = {0x3002: ".", 0xFF0E: ".", 0xFF61: "."}
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _OCT = frozenset("01234567")
-_ZONE_FORBIDDEN = frozenset(" \t\r\n[]/?#@")
+# RFC 6874 zone ids: unreserved characters ('%' for a percent-encoded zone).
+_ZONE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%")
 # Generic DNS fact (RFC 6761), not metadata knowledge: these names are the loopback addresses.
 _LOOPBACK_IPS = ("127.0.0.1", "::1")
 
@@ -100,18 +101,23 @@ def _canonical_host(text: str) -> CanonicalHost | None:
     if not s or len(s) > MAX_HOST_CHARS:
         return None
     notes = _Notes()
+    # Percent-decoding works on bytes, as a server does: a UTF-8 sequence may be completed by a later round.
+    data = s.encode("utf-8", "surrogatepass")
     for round_no in range(MAX_DECODE_ROUNDS + 1):
-        s = _fold_unicode(s, notes)
-        host = _parse(s, notes)
+        text = data.decode("utf-8", "replace")
+        folded = _fold_unicode(text, notes)
+        host = _parse(folded, notes)
         if host is not None:
             return host
-        if "%" not in s or round_no == MAX_DECODE_ROUNDS:
+        if "%" not in folded or round_no == MAX_DECODE_ROUNDS:
             return None
-        decoded = unquote(s)
-        if decoded == s:
+        if "\ufffd" not in text:
+            data = folded.encode("utf-8", "surrogatepass")
+        decoded = unquote_to_bytes(data)
+        if decoded == data:
             return None
         notes.add("percent-decoded")
-        s = decoded
+        data = decoded
     return None
 
 
@@ -236,7 +242,7 @@ def _parse_ipv6(s: str, notes: _Notes) -> CanonicalHost | None:
     zone = ""
     if "%" in s:
         addr_text, _, zone = s.partition("%")
-        if not zone or any(c in _ZONE_FORBIDDEN for c in zone):
+        if not zone or any(c not in _ZONE_CHARS for c in zone):
             return None
     if not addr_text or len(addr_text) > 64:
         return None

@@ -1,0 +1,197 @@
+"""The command line: inputs, outputs, filters, summary and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from imds_detect.cli import main
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "defender-sample.jsonl"
+
+
+def run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["scan", *args], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def jsonl(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_jsonl_alerts_carry_the_documented_fields() -> None:
+    code, out, err = run(str(SAMPLE), "--output", "jsonl")
+    assert code == 0, err
+    alerts = jsonl(out)
+    assert len(alerts) == 18
+    first = alerts[0]
+    for key in ("rule_id", "title", "severity", "technique", "tactic", "timestamp", "host", "user", "process",
+                "endpoint", "reasons", "source"):
+        assert key in first
+    assert set(first["process"]) >= {"name", "path", "pid", "command_line", "parent_name", "parent_path"}
+    assert set(first["endpoint"]) >= {"provider", "raw", "canonical", "port", "path", "path_class"}
+    assert set(first["source"]) == {"format", "file", "line", "record"}
+    assert first["technique"] == "T1552.005"
+    stamps = [alert["timestamp"] for alert in alerts]
+    assert stamps == sorted(stamps, reverse=True), "newest first"
+
+
+def test_summary_on_stderr_counts_everything() -> None:
+    _, _, err = run(str(SAMPLE), "--output", "jsonl")
+    assert "34 record(s) read" in err
+    assert "skipped records: 1 (malformed-json=1)" in err
+    assert "defender-sample.jsonl:18" in err
+    assert "alerts: 18 (critical=0, high=14, medium=4, low=0, informational=0)" in err
+    assert "suppressed by allowlist: 5" in err
+    assert "below --min-severity: 1" in err
+
+
+def test_min_severity_and_fail_on() -> None:
+    code, out, _ = run(str(SAMPLE), "--output", "jsonl", "--min-severity", "high")
+    assert code == 0
+    assert {alert["severity"] for alert in jsonl(out)} == {"high"}
+    code, _, _ = run(str(SAMPLE), "--output", "jsonl", "--fail-on", "high")
+    assert code == 1
+    code, _, _ = run(str(SAMPLE), "--output", "jsonl", "--fail-on", "critical")
+    assert code == 0
+
+
+def test_relative_since_counts_back_from_newest_event() -> None:
+    code, out, err = run(str(SAMPLE), "--output", "jsonl", "--since", "5m")
+    assert code == 0
+    stamps = {alert["timestamp"] for alert in jsonl(out)}
+    assert stamps == {"2026-11-27T08:33:07.123456Z", "2026-11-27T08:35:07.123456Z",
+                      "2026-11-27T08:36:07.123456Z", "2026-11-27T08:37:07.123456Z", "2026-11-27T08:38:07.123456Z"}
+    assert "outside --since/--until: 13" in err
+
+
+def test_absolute_until() -> None:
+    _, out, _ = run(str(SAMPLE), "--output", "jsonl", "--until", "2026-11-27T08:21:00Z")
+    assert [alert["source"]["line"] for alert in jsonl(out)] == [15]
+
+
+def test_no_default_allowlist_and_show_suppressed() -> None:
+    _, out, _ = run(str(SAMPLE), "--output", "jsonl", "--no-default-allowlist")
+    assert len(jsonl(out)) == 18 + 5
+    _, out, _ = run(str(SAMPLE), "--output", "jsonl", "--show-suppressed")
+    suppressed = [alert for alert in jsonl(out) if "suppressed_by" in alert]
+    assert len(suppressed) == 5
+
+
+def test_gzip_directory_and_stdin_give_the_same_alerts(tmp_path: Path) -> None:
+    folder = tmp_path / "exports" / "nested"
+    folder.mkdir(parents=True)
+    (folder / "rows.log").write_bytes(gzip.compress(SAMPLE.read_bytes()))  # gzip recognised by content
+    _, plain, _ = run(str(SAMPLE), "--output", "jsonl")
+    _, zipped, _ = run(str(tmp_path / "exports"), "--output", "jsonl")
+    _, piped, _ = run("-", "--output", "jsonl", stdin=SAMPLE.read_bytes())
+
+    def key(text: str) -> list[tuple[object, ...]]:
+        return [(a["rule_id"], a["timestamp"], a["source"]["line"]) for a in jsonl(text)]
+
+    assert key(plain) == key(zipped) == key(piped)
+
+
+def test_prefilter_does_not_change_alerts() -> None:
+    _, fast, _ = run(str(SAMPLE), "--output", "jsonl")
+    _, slow, err = run(str(SAMPLE), "--output", "jsonl", "--no-prefilter")
+    assert jsonl(fast) == jsonl(slow)
+    assert "cleared by the off prefilter" in err
+
+
+def test_csv_output_and_atomic_file(tmp_path: Path) -> None:
+    target = tmp_path / "alerts.csv"
+    code, out, _ = run(str(SAMPLE), "--output", "csv", "-o", str(target))
+    assert code == 0 and out == ""
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert len(rows) == 18
+    assert rows[0]["endpoint.canonical"] == "169.254.169.254"
+    assert not list(tmp_path.glob(".imds-detect-*"))
+
+
+def test_table_output_lists_alerts() -> None:
+    _, out, _ = run(str(SAMPLE), "--output", "table")
+    lines = out.splitlines()
+    assert lines[0].startswith("TIME (UTC)")
+    assert len(lines) == 19
+
+
+def test_unrecognised_file_is_named_and_nothing_read_exits_2(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("hello\nworld\n", encoding="utf-8")
+    code, out, err = run(str(other))
+    assert code == 2
+    assert "notes.txt: format not recognised" in err
+    assert "no records could be read" in err
+    assert out == ""
+
+
+def test_unrecognised_file_next_to_good_one_still_scans(tmp_path: Path) -> None:
+    shutil.copy(SAMPLE, tmp_path / "good.jsonl")
+    (tmp_path / "junk.bin").write_bytes(bytes(range(256)) * 10)
+    code, out, err = run(str(tmp_path), "--output", "jsonl")
+    assert code == 0
+    assert "junk.bin: format not recognised" in err
+    assert len(jsonl(out)) == 18
+
+
+def test_missing_path_exits_2_after_scanning_the_rest(tmp_path: Path) -> None:
+    code, out, err = run(str(SAMPLE), str(tmp_path / "absent.jsonl"), "--output", "jsonl")
+    assert code == 2
+    assert "absent.jsonl: no such file or directory" in err
+    assert len(jsonl(out)) == 18
+
+
+def test_empty_file_is_reported(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    code, _, err = run(str(empty))
+    assert code == 2
+    assert "empty.jsonl: empty file" in err
+
+
+def test_truncated_gzip_keeps_what_was_read(tmp_path: Path) -> None:
+    data = gzip.compress(SAMPLE.read_bytes() * 50)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    code, out, err = run(str(cut), "--output", "jsonl")
+    assert code == 0
+    assert "read stopped early" in err and "PARTIAL" in err
+    assert len(jsonl(out)) > 0
+
+
+@pytest.mark.parametrize("args", [
+    ("--since", "yesterday"),
+    ("--config", "/nonexistent/imds.toml"),
+    ("--format", "nope"),
+    (),
+])
+def test_usage_and_config_errors_exit_2(args: tuple[str, ...]) -> None:
+    paths = [] if args == () else [str(SAMPLE)]
+    code, _, err = run(*paths, *args)
+    assert code == 2
+    assert err.strip(), "an error message is printed"
+
+
+def test_config_error_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[allowlist.entry]]\nid = "x"\nname = "cloud-init"\n', encoding="utf-8")
+    code, _, err = run(str(SAMPLE), "--config", str(config))
+    assert code == 2
+    assert err.count("\n") == 1 and "bad.toml" in err
+
+
+def test_console_script_is_installed() -> None:
+    result = subprocess.run([sys.executable, "-m", "imds_detect", "scan", str(SAMPLE), "--output", "jsonl"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert len(jsonl(result.stdout)) == 18
