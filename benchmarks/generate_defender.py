@@ -1603,12 +1603,12 @@ class BenignFactory:
             )
         out.append(
             self.event(
-                "FileCreated",
-                bashes[0],
+                "AntivirusDetection",
+                mdatp,
                 True,
-                None,
-                {"FileName": "app.tar.gz", "FolderPath": "/home/ubuntu/app.tar.gz"},
-                weight=0.3,
+                {"ThreatName": "Virus:DOS/EICAR_Test_File", "WasRemediated": True, "Action": "quarantine"},
+                {"FileName": "eicar.com", "FolderPath": "/tmp/eicar.com"},
+                weight=0.1,
             )
         )
         out.append(

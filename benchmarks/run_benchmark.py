@@ -15,12 +15,14 @@ Figures are printed, never asserted. The exit status is non-zero only when a com
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,10 +64,11 @@ class Measurement:
     ok_codes: tuple[int, ...] = (0,)
     skipped: str = ""  # reason when not run (n/a)
     runs: int = 0
+    timed_out: bool = False
 
     @property
     def failed(self) -> bool:
-        return not self.skipped and self.returncode not in self.ok_codes
+        return not self.skipped and not self.timed_out and self.returncode not in self.ok_codes
 
 
 @dataclass
@@ -75,6 +78,18 @@ class Dataset:
     rows: int
     labels: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Timeout(Exception):
+    """A run exceeded --timeout."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _Timeout
+
+
+def _on_term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # run the cleanup (kill the running command, remove scratch files)
 
 
 def gnu_time() -> str | None:
@@ -99,8 +114,9 @@ class Runner:
     otherwise the figure comes from os.wait4 and has the runner's peak as a floor (method "wait4").
     """
 
-    def __init__(self, scratch: Path, method: str = "auto") -> None:
+    def __init__(self, scratch: Path, method: str = "auto", timeout: float | None = None) -> None:
         self.scratch = scratch
+        self.timeout = timeout
         self.time_exe = gnu_time() if method in ("auto", "time") else None
         if method == "time" and not self.time_exe:
             raise SystemExit("--rss-method time: GNU time is not installed")
@@ -115,8 +131,20 @@ class Runner:
             full = [self.time_exe, "-f", "%M", "-o", str(time_path), *full]
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             start = time.perf_counter()
-            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-            _, status, usage = os.wait4(proc.pid, 0)
+            # Own session, so an interrupt or timeout can kill the command and anything it started.
+            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+            try:
+                if self.timeout:
+                    signal.setitimer(signal.ITIMER_REAL, self.timeout)
+                _, status, usage = os.wait4(proc.pid, 0)
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
+            finally:
+                if self.timeout:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
             wall = time.perf_counter() - start
         code = os.waitstatus_to_exitcode(status)
         proc.returncode = code  # reaped already: keep Popen from waiting again
@@ -129,7 +157,11 @@ class Runner:
 
     def measure(self, m: Measurement, repeat: int) -> Measurement:
         for _ in range(repeat):
-            wall, rss, code, out, err = self.run_once(m.argv)
+            try:
+                wall, rss, code, out, err = self.run_once(m.argv)
+            except _Timeout:
+                m.timed_out = True
+                break
             m.runs += 1
             m.rss_kb = max(m.rss_kb, rss)
             m.returncode, m.stdout, m.stderr = code, out, err
@@ -238,9 +270,7 @@ def tool_version(argv: list[str]) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except OSError:
         return "?"
-    return (
-        (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr).strip() else "?"
-    )
+    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr).strip() else "?"
 
 
 def cpu_model() -> str:
@@ -285,9 +315,15 @@ def alert_records(path: Path) -> tuple[int, list[int], int]:
 
 
 def fmt_row(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+
+def rss_text(m: Measurement) -> str:
+    if m.failed:
+        return "FAILED"
+    if m.timed_out and m.wall == float("inf"):
+        return "TIMEOUT"
+    return f"{m.rss_kb / 1024:.1f} MB"
 
 
 def print_table(results: list[Measurement], data: Dataset, imds_labels: set[str]) -> None:
@@ -297,6 +333,9 @@ def print_table(results: list[Measurement], data: Dataset, imds_labels: set[str]
     for m in results:
         if m.skipped:
             rows.append([m.label, "n/a", "n/a", "n/a", "n/a", m.skipped, ""])
+            continue
+        if m.timed_out and m.wall == float("inf"):
+            rows.append([m.label, "TIMEOUT", "", "", "", "killed at --timeout", ""])
             continue
         if m.failed or m.wall == float("inf"):
             rows.append([m.label, "FAILED", "", "", f"{m.rss_kb / 1024:.1f}", f"exit {m.returncode}", ""])
@@ -334,23 +373,22 @@ def print_table(results: list[Measurement], data: Dataset, imds_labels: set[str]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--size", default="1GB", help="data size, e.g. 1GB, 200MB (default 1GB)")
-    parser.add_argument(
-        "--data-dir", default="bench-data", help="where the data file lives (default bench-data)"
-    )
+    parser.add_argument("--data-dir", default="bench-data", help="where the data file lives (default bench-data)")
     parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the scratch files (10%% prefix copy, alerts output) in --data-dir",
     )
-    parser.add_argument(
-        "--repeat", type=int, default=2, help="runs per command; the best is reported (default 2)"
-    )
+    parser.add_argument("--repeat", type=int, default=2, help="runs per command; the best is reported (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed when generating (default 1)")
-    parser.add_argument(
-        "--ratio", type=int, default=10_000, help="generator ratio when generating (default 10000)"
-    )
+    parser.add_argument("--ratio", type=int, default=10_000, help="generator ratio when generating (default 10000)")
     parser.add_argument("--file", help="benchmark this JSON-lines file instead of the generated one")
     parser.add_argument("--imds-cmd", help="command that runs imds-detect (default: imds-detect on PATH)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="kill a run after this many seconds and report TIMEOUT (default: no limit)",
+    )
     parser.add_argument(
         "--rss-method",
         choices=("auto", "time", "wait4"),
@@ -370,16 +408,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"data: {data.path} - {mb:,.1f} MB, {data.rows:,} rows")
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
-        f"machine: {os.cpu_count()} cores ({affinity} usable), {cpu_model()}, {platform.system()} "
-        f"{platform.release()}"
+        f"machine: {os.cpu_count()} cores ({affinity} usable), {cpu_model()}, {platform.system()} {platform.release()}"
     )
     print(
-        f"python: {platform.python_version()} ({sys.executable}); imds-detect {package_version()}: "
-        f"{shlex.join(imds)}"
+        f"python: {platform.python_version()} ({sys.executable}); imds-detect {package_version()}: {shlex.join(imds)}"
     )
     scratch_ctx = tempfile.TemporaryDirectory(prefix="bench-", dir=data_dir)
     scratch = Path(scratch_ctx.name)
-    runner = Runner(scratch, args.rss_method)
+    runner = Runner(scratch, args.rss_method, args.timeout)
     if runner.method == "time":
         rss_note = f"the command's own ru_maxrss as reported by GNU time ({runner.time_exe} -f %M)"
     else:
@@ -388,9 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"ru_maxrss from os.wait4 (GNU time not used: figures include this runner's own peak of "
             f"{own:.1f} MB, inherited across exec)"
         )
-    print(
-        f"method: warm page cache, best wall time of {repeat} run(s); MB = 10^6 bytes; peak RSS = {rss_note}"
-    )
+    print(f"method: warm page cache, best wall time of {repeat} run(s); MB = 10^6 bytes; peak RSS = {rss_note}")
     print(f"targets (imds-detect): >= {TARGET_MBPS:.0f} MB/s on one core, peak RSS < {TARGET_RSS_MB:.0f} MB")
     print(flush=True)
 
@@ -417,15 +451,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if grep
             else Measurement("grep -c -F", [], skipped="grep not installed")
         )
-        results.append(
-            Measurement("python json.loads per line", [sys.executable, "-c", JSON_BASELINE, fname])
-        )
+        results.append(Measurement("python json.loads per line", [sys.executable, "-c", JSON_BASELINE, fname]))
         try:
             import orjson  # noqa: F401
 
-            results.append(
-                Measurement("python orjson per line", [sys.executable, "-c", ORJSON_BASELINE, fname])
-            )
+            results.append(Measurement("python orjson per line", [sys.executable, "-c", ORJSON_BASELINE, fname]))
         except ImportError:
             results.append(Measurement("python orjson per line", [], skipped="orjson not installed"))
 
@@ -466,18 +496,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         for m in results:
             if not m.skipped:
-                shown = (
-                    shlex.join(m.argv) if "python" not in m.label else f"{m.argv[0]} -c <baseline> {fname}"
-                )
+                shown = shlex.join(m.argv) if "python" not in m.label else f"{m.argv[0]} -c <baseline> {fname}"
                 print(f"  {m.label}: {shown}")
         print()
 
         planted = data.labels.get("planted_count") if data.labels else None
         planted_text = f"{planted}" if planted is not None else "n/a (no labels sidecar)"
-        if alerts_run.failed:
-            print(
-                f"alerts: run FAILED (exit {alerts_run.returncode}); planted malicious rows: {planted_text}"
-            )
+        if alerts_run.failed or alerts_run.timed_out:
+            state = "TIMED OUT" if alerts_run.timed_out else f"FAILED (exit {alerts_run.returncode})"
+            print(f"alerts: run {state}; planted malicious rows: {planted_text}")
         else:
             n_alerts, records, suppressed = alert_records(alerts_path)
             print(
@@ -502,18 +529,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     for i in missed:
                         t = by_index.get(i, {}).get("template", "?")
                         kinds[t] = kinds.get(t, 0) + 1
-                    print(
-                        "  missed planted templates: "
-                        + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
-                    )
+                    print("  missed planted templates: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
             summary = alerts_run.stderr.strip()
             if summary:
                 print("  imds-detect summary (stderr):")
                 for line in summary.splitlines()[-12:]:
                     print(f"    {line}")
         print()
-        whole = f"{default.rss_kb / 1024:.1f} MB" if not default.failed else "FAILED"
-        part = f"{prefix_run.rss_kb / 1024:.1f} MB" if not prefix_run.failed else "FAILED"
+        whole, part = rss_text(default), rss_text(prefix_run)
         print(
             f"memory flatness: imds-detect peak RSS on first 10% ({prefix_bytes / 1e6:,.1f} MB, "
             f"{prefix_rows:,} rows): {part}  |  whole file ({mb:,.1f} MB, {data.rows:,} rows): {whole}"
@@ -531,5 +554,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _entry() -> int:
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_entry())

@@ -396,7 +396,8 @@ def ipv6_groups_spelling(draw: st.DrawFn, groups: list[int], dotted_tail: int | 
     tail = []
     if dotted_tail is not None:
         tail = [".".join(str((dotted_tail >> s) & 0xFF) for s in (24, 16, 8, 0))]
-    if zero_runs and draw(st.booleans()):
+    compress = draw(st.booleans())
+    if zero_runs and compress:
         i, j = draw(st.sampled_from(zero_runs))
         if j == len(groups) and tail:
             return ":".join(texts[:i]) + "::" + tail[0]
@@ -426,10 +427,8 @@ def _decorate_ipv6(draw: st.DrawFn, text: str) -> str:
 
 @st.composite
 def ipv4_spelling(draw: st.DrawFn, value: int) -> str:
-    if draw(st.integers(0, 3)) == 0:
-        text = draw(ipv6_wrapped_ipv4(value))
-    else:
-        text = draw(inet_aton_spelling(value))
+    wrapped = draw(st.integers(0, 3)) == 0
+    text = draw(ipv6_wrapped_ipv4(value)) if wrapped else draw(inet_aton_spelling(value))
     spelled = draw(unicode_and_percent(text))
     assume(len(spelled) <= MAX_HOST_CHARS)
     return spelled

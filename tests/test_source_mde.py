@@ -292,9 +292,10 @@ def test_malformed_lines_are_skipped_and_parsing_goes_on() -> None:
         ("malformed-json", "malformed.jsonl", 8),
         ("unrecognised-row", "malformed.jsonl", 9),
         ("unsupported-action", "malformed.jsonl", 10),
+        ("blank-line", "malformed.jsonl", 12),  # whitespace only: a record that is reported, not a blank line
     ]
     assert all(s.message().startswith(f"malformed.jsonl:{s.line}: skipped (") for s in skips)
-    assert [(e.source.line, e.source.record) for e in events] == [(1, 0), (5, 3), (7, 5), (11, 9), (13, 10)]
+    assert [(e.source.line, e.source.record) for e in events] == [(1, 0), (5, 3), (7, 5), (11, 9), (13, 11)]
     bad_utf8, bad_port, ipv6 = events[1], events[2], events[3]
     assert "\ufffd" in bad_utf8.process.command_line and "\ufffd" in bad_utf8.raw
     assert bad_port.remote_port is None and bad_port.remote_ip == "169.254.169.254"
@@ -309,7 +310,7 @@ def test_parse_line_matches_parse() -> None:
     line_skips: list[Skip] = []
     record = 0
     for number, line in enumerate(data.split(b"\n"), 1):
-        if not line.strip():
+        if not line.rstrip(b"\r"):
             assert adapter.parse_line(line, "malformed.jsonl", number, record, line_skips.append) is None
             continue
         event = adapter.parse_line(line, "malformed.jsonl", number, record, line_skips.append)

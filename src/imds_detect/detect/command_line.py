@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from ..knowledge.agents import NON_FETCHING_TOOLS
 from ..knowledge.endpoints import METADATA_HEADERS
+from ..knowledge.indicators import could_mention_metadata
 from ..knowledge.paths import CREDENTIAL_VARIABLES, MAX_DECODE_ROUNDS, classify_path, specific_markers
 from ..knowledge.urls import find_metadata_references
 from ..model import Endpoint, Event, ProcessInfo, Severity
@@ -61,7 +62,7 @@ def is_non_fetching(process: ProcessInfo) -> bool:
 def detect_command_line(event: Event) -> list[Finding]:
     """The most severe finding for one command line, with every reference listed in the reasons."""
     text = event.process.command_line[:MAX_TEXT]
-    if not text or is_non_fetching(event.process):
+    if not text or is_non_fetching(event.process) or not could_mention_metadata(text):
         return []
     host_findings: list[Finding] = []
     for ref, hit in find_metadata_references(text):

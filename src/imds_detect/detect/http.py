@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..knowledge.agents import AGENT_USER_AGENTS
 from ..knowledge.hosts import metadata_host
+from ..knowledge.indicators import could_mention_metadata
 from ..knowledge.paths import classify_path
 from ..knowledge.urls import find_metadata_references
 from ..model import Endpoint, Event, Severity
@@ -28,7 +29,7 @@ def detect_http(event: Event) -> list[Finding]:
     if hit is not None:
         endpoint, severity, reasons = build_endpoint(hit, host, port, event.http_uri, event.process)
         finding = Finding(HTTP_REQUEST, severity, endpoint, reasons)
-    else:
+    elif could_mention_metadata(event.http_uri):
         for ref, embedded in find_metadata_references(event.http_uri):
             endpoint, severity, reasons = build_endpoint(embedded, ref.raw, ref.port, ref.path, event.process)
             reasons.insert(0, f"metadata URL embedded in the request URI ({ref.form})")

@@ -9,11 +9,13 @@ from functools import lru_cache
 _DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 
 
+@lru_cache(maxsize=4096)
 def is_windows_path(path: str) -> bool:
     """Whether a path looks like a Windows path (drive letter, UNC or backslashes)."""
     return bool(_DRIVE.match(path)) or path.startswith("\\\\") or ("\\" in path and "/" not in path)
 
 
+@lru_cache(maxsize=4096)
 def normalize_exe_path(path: str) -> str:
     """A comparable form of an executable path: Windows paths lower-cased with `/`, dot segments resolved."""
     if not path:
@@ -28,6 +30,7 @@ def normalize_exe_path(path: str) -> str:
     return posixpath.normpath(path) if path.startswith("/") else path
 
 
+@lru_cache(maxsize=4096)
 def exe_name(name_or_path: str) -> str:
     """Lower-case base name without a Windows `.exe` suffix: `C:\\x\\PowerShell.EXE` -> `powershell`."""
     base = name_or_path.replace("\\", "/").rsplit("/", 1)[-1].strip().strip("\"'").lower()
@@ -55,6 +58,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+@lru_cache(maxsize=16384)
 def path_matches(path: str, patterns: tuple[str, ...]) -> bool:
     """Whether an executable path matches one of the globs (Windows paths case-insensitively)."""
     if not path or not patterns:

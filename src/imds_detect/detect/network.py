@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..knowledge.hosts import MetadataHit, metadata_host
+import ipaddress
+
+from ..knowledge.hosts import CanonicalHost, MetadataHit, match_host, metadata_host
+from ..knowledge.indicators import could_mention_metadata
 from ..knowledge.urls import find_metadata_references
 from ..model import Event
 from .endpoint import build_endpoint
@@ -13,12 +16,33 @@ from .rules import NETWORK_CONNECTION
 NOT_OUTBOUND = frozenset({"listeningconnectioncreated", "inboundconnectionaccepted", "inboundinternetscanfailed"})
 
 
+def address_field_host(text: str) -> CanonicalHost | None:
+    """A machine-written address field (RemoteIP, DestinationIp), parsed strictly.
+
+    Sensors write addresses in standard notation; the only variation they produce is IPv4-mapped or
+    -compatible IPv6, which is unwrapped. Free text and URLs go through the full canonicaliser instead.
+    """
+    text = text.strip().strip("[]")
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or (
+            ipaddress.IPv4Address(int(address)) if 0xFFFF < int(address) < 1 << 32 else None)
+        if embedded is not None:
+            return CanonicalHost("ipv4", str(embedded), ("ipv4-mapped" if address.ipv4_mapped else "ipv4-compatible",))
+        return CanonicalHost("ipv6", address.compressed)
+    return CanonicalHost("ipv4", str(address))
+
+
 def _remote_hit(event: Event) -> tuple[MetadataHit, str] | None:
     if event.remote_ip:
-        hit = metadata_host(event.remote_ip, event.remote_port)
+        host = address_field_host(event.remote_ip)
+        hit = match_host(host, event.remote_port) if host is not None else None
         if hit is not None:
             return hit, event.remote_ip
-    if event.remote_url:
+    if event.remote_url and could_mention_metadata(event.remote_url):
         hit = metadata_host(event.remote_url, event.remote_port)
         if hit is not None:
             return hit, event.remote_url

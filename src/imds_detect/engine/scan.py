@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import gzip
-import re
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -17,14 +17,13 @@ from ..sources.base import LineSource, SourceAdapter
 from ..sources.base import Skip as SkipRecord
 from ..sources.registry import BY_NAME, detect_format
 from .inputs import InputFile, discover
-from .prefilter import Prefilter
+from .prefilter import BlockPlan, Prefilter
 from .summary import FileReport, Summary
 from .window import TimeBound, Window
 
 BLOCK_SIZE = 4 * 1024 * 1024
 SKIP_MESSAGES_PER_REASON = 5
 READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
-_BLANK_AFTER_NEWLINE = re.compile(rb"(?<=\n)\r?\n")
 
 
 @dataclass
@@ -57,8 +56,7 @@ class Scanner:
         self.options = options
         self.detector = Detector(options.allowlist)
         self.summary = Summary()
-        self.prefilter = Prefilter() if options.prefilter else None
-        self.summary.prefilter_engine = self.prefilter.engine if self.prefilter else "off"
+        self._prefilters: dict[str, Prefilter] = {}
         self.alerts: list[Alert] = []
         self.suppressed: list[Alert] = []
         self.newest: datetime | None = None
@@ -129,56 +127,44 @@ class Scanner:
 
     def _scan_lines(self, stream: BinaryIO, adapter: LineSource, name: str) -> None:
         """Block-wise reading; only prefilter candidates are parsed. Line and record numbers stay exact."""
-        prefilter = self.prefilter
-        edges: tuple[bytes, bytes] | None = getattr(adapter, "record_edges", None)
+        prefilter = self._prefilter_for(adapter) if self.options.prefilter else None
         newest_in_block = getattr(adapter, "newest_in_block", None) if self._needs_all_timestamps else None
         if self._needs_all_timestamps and newest_in_block is None:
             prefilter = None  # every record's time is needed to find the newest event
         line_number = 1  # of the first line in the block
         record = 0  # records (non-blank lines) before the block
-        remainder = b""
-        while True:
-            chunk = stream.read(BLOCK_SIZE)
-            block = remainder + chunk
-            if not chunk:
-                remainder = b""
-            else:
-                cut = block.rfind(b"\n") + 1
-                if cut == 0:
-                    remainder = block
-                    continue
-                block, remainder = block[:cut], block[cut:]
-            if not block:
-                break
-            lines, blanks = _count_lines(block)
-            self.summary.records += lines - blanks
-            if prefilter is None:
-                spans = _all_lines(block)
-            else:
-                spans = prefilter.candidate_lines(block)
-                if edges is not None:  # lines that may be malformed are parsed too, so they get reported
-                    suspects = _edge_suspects(block, edges, lines - blanks)
-                    if suspects:
-                        spans = sorted(set(spans) | set(suspects))
+        for block in _blocks(stream):
+            plan = prefilter.plan(block) if prefilter is not None else _plan_all(block)
+            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            self.summary.records += lines - len(plan.blank_ends)
             parsed = 0
-            for start, end in spans:
+            counted_to = counted_lines = 0  # incremental, so candidates cost O(block) in all
+            for start, end in plan.spans:
                 line = block[start:end].rstrip(b"\r")
                 if not line:
                     continue
                 parsed += 1
-                before_lines, before_blanks = _count_lines(block, end=start)
-                event = adapter.parse_line(line, name, line_number + before_lines,
-                                           record + before_lines - before_blanks, self._on_skip)
+                counted_lines += block.count(b"\n", counted_to, start)
+                counted_to = start
+                blanks_before = bisect.bisect_right(plan.blank_ends, start)
+                event = adapter.parse_line(line, name, line_number + counted_lines,
+                                           record + counted_lines - blanks_before, self._on_skip)
                 if event is not None:
                     self.scan_event(event)
             self.summary.parsed += parsed
-            self.summary.prefiltered += (lines - blanks) - parsed
+            self.summary.prefiltered += lines - len(plan.blank_ends) - parsed
             if newest_in_block is not None and prefilter is not None:
                 self._see_time(newest_in_block(block))
             line_number += lines
-            record += lines - blanks
-            if not chunk:
-                break
+            record += lines - len(plan.blank_ends)
+
+    def _prefilter_for(self, adapter: LineSource) -> Prefilter:
+        prefilter = self._prefilters.get(adapter.name)
+        if prefilter is None:
+            prefilter = Prefilter(getattr(adapter, "free_text_keys", ()), getattr(adapter, "record_edges", None))
+            self._prefilters[adapter.name] = prefilter
+            self.summary.prefilter_engine = prefilter.engine
+        return prefilter
 
     # -- events ---------------------------------------------------------------------------------
     def scan_event(self, event: Event) -> None:
@@ -237,43 +223,39 @@ def newest_first(alerts: list[Alert]) -> list[Alert]:
     return sorted(alerts, key=lambda alert: (-alert.timestamp.timestamp(), alert.source.file, alert.source.record))
 
 
-def _count_lines(block: bytes, end: int | None = None) -> tuple[int, int]:
-    """(lines, blank lines) in block[:end]; every line ends with a newline except possibly the last."""
-    stop = len(block) if end is None else end
-    lines = block.count(b"\n", 0, stop)
-    if end is None and stop and block[stop - 1:stop] != b"\n":
-        lines += 1
-    blanks = 1 if stop and (block.startswith(b"\n") or block.startswith(b"\r\n")) else 0
-    if block.find(b"\n\n", 0, stop) != -1 or block.find(b"\n\r\n", 0, stop) != -1:
-        blanks += len(_BLANK_AFTER_NEWLINE.findall(block, 0, stop))
-    return lines, blanks
+def _blocks(stream: BinaryIO) -> Iterator[bytes]:
+    """Blocks of about BLOCK_SIZE bytes that end at a line boundary (the last one may not)."""
+    remainder = b""
+    while True:
+        chunk = stream.read(BLOCK_SIZE)
+        if not chunk:
+            if remainder:
+                yield remainder
+            return
+        block = remainder + chunk
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            remainder = block
+            continue
+        remainder = block[cut:]
+        yield block[:cut]
 
 
-def _edge_suspects(block: bytes, edges: tuple[bytes, bytes], records: int) -> list[tuple[int, int]]:
-    """Lines that do not start and end with the format's record delimiters (cheap when there are none)."""
-    first, last = edges
-    starts = block.count(b"\n" + first) + (1 if block.startswith(first) else 0)
-    ends = block.count(last + b"\n") + block.count(last + b"\r\n") + (1 if block.endswith(last) else 0)
-    if starts == records and ends == records:
-        return []
-    suspects = []
-    for start, end in _all_lines(block):
-        line = block[start:end].rstrip(b"\r")
-        if line and not (line.startswith(first) and line.endswith(last)):
-            suspects.append((start, end))
-    return suspects
-
-
-def _all_lines(block: bytes) -> list[tuple[int, int]]:
+def _plan_all(block: bytes) -> BlockPlan:
+    """Every line of the block is a candidate (prefilter off)."""
     spans: list[tuple[int, int]] = []
+    blank_ends: list[int] = []
     start = 0
     while start < len(block):
         end = block.find(b"\n", start)
         if end == -1:
             end = len(block)
-        spans.append((start, end))
+        if block[start:end] in (b"", b"\r"):
+            blank_ends.append(end + 1)
+        else:
+            spans.append((start, end))
         start = end + 1
-    return spans
+    return BlockPlan(spans, blank_ends)
 
 
 def _describe(error: BaseException) -> str:

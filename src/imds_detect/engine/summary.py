@@ -61,8 +61,10 @@ class Summary:
 
     def render(self) -> str:
         """The human summary printed on stderr."""
+        cleared = (f"{self.prefiltered} cleared by the {self.prefilter_engine} prefilter"
+                   if self.prefilter_engine != "off" else "prefilter off")
         lines = [f"imds-detect: {len(self.files)} file(s), {self.records} record(s) read "
-                 f"({self.parsed} parsed, {self.prefiltered} cleared by the {self.prefilter_engine} prefilter)"]
+                 f"({self.parsed} parsed, {cleared})"]
         for report in self.files:
             if report.status != "ok":
                 lines.append(f"  {report.name}: {report.status.upper()} {report.detail}".rstrip())

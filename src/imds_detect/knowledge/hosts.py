@@ -26,13 +26,14 @@ MAX_HOST_CHARS = 4096
 MAX_PART_CHARS = 256
 
 # Code points that UTS #46 (the WHATWG host parser) drops ("ignored"), plus the joiners.
-_IGNORED_CODEPOINTS = (
+IGNORED_CODEPOINTS: tuple[int, ...] = (
     0x00AD, 0x034F, 0x200B, 0x200C, 0x200D, 0x2060, 0x2064, 0xFEFF,
     *range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0x1BCA0, 0x1BCA4), *range(0xE0100, 0xE01F0),
 )
-_IGNORED_TABLE: dict[int, None] = dict.fromkeys(_IGNORED_CODEPOINTS)
+_IGNORED_TABLE: dict[int, None] = dict.fromkeys(IGNORED_CODEPOINTS)
 # Full stops that WHATWG/UTS #46 treat as label separators (NFKC folds U+FF0E and U+FF61 to U+3002/.)
-_DOT_TABLE = {0x3002: ".", 0xFF0E: ".", 0xFF61: "."}
+UNICODE_DOTS: tuple[int, ...] = (0x3002, 0xFF0E, 0xFF61)
+_DOT_TABLE = dict.fromkeys(UNICODE_DOTS, ".")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _OCT = frozenset("01234567")
@@ -104,36 +105,38 @@ def _canonical_host(text: str) -> CanonicalHost | None:
     # Percent-decoding works on bytes, as a server does: a UTF-8 sequence may be completed by a later round.
     data = s.encode("utf-8", "surrogatepass")
     for round_no in range(MAX_DECODE_ROUNDS + 1):
-        text = data.decode("utf-8", "replace")
-        folded = _fold_unicode(text, notes)
+        current = data.decode("utf-8", "replace")
+        folded = _fold_unicode(current, notes)
         host = _parse(folded, notes)
         if host is not None:
             return host
         if "%" not in folded or round_no == MAX_DECODE_ROUNDS:
-            return None
-        if "\ufffd" not in text:
+            break
+        if "\ufffd" not in current:  # keep the folding (a full-width '％' becomes an escape)
             data = folded.encode("utf-8", "surrogatepass")
         decoded = unquote_to_bytes(data)
         if decoded == data:
-            return None
+            break
         notes.add("percent-decoded")
         data = decoded
-    return None
+    # Last resort: a numeric zone id that looks like a percent escape (`fe80::1%12`, Windows style).
+    fallback = _Notes()
+    return _parse(_fold_unicode(s, fallback), fallback, hex_zone=True) if "%" in s else None
 
 
-def _parse(s: str, notes: _Notes) -> CanonicalHost | None:
+def _parse(s: str, notes: _Notes, hex_zone: bool = False) -> CanonicalHost | None:
     if s.startswith("["):
         if not s.endswith("]") or len(s) < 3:
             return None
         inner = s[1:-1]
         attempt = _Notes()
         attempt.items = [*notes.items, "bracketed"]
-        host = _parse_ipv6(inner, attempt) if ":" in inner else _parse_ipv4_host(inner, attempt)
+        host = _parse_ipv6(inner, attempt, hex_zone) if ":" in inner else _parse_ipv4_host(inner, attempt)
         if host is not None:
             notes.items = attempt.items
         return host
     if ":" in s:
-        return _parse_ipv6(s, notes)
+        return _parse_ipv6(s, notes, hex_zone)
     if "%" in s:
         return None
     body = s
@@ -191,6 +194,11 @@ def _parse_part(part: str, notes: list[str]) -> int | None:
     return None
 
 
+def ipv4_value(text: str) -> int | None:
+    """The 32-bit value of an ASCII inet_aton spelling (same rules as `canonical_host`), else None."""
+    return _parse_ipv4(text, _Notes())
+
+
 def _parse_ipv4(s: str, notes: _Notes) -> int | None:
     """inet_aton semantics with wrapping; the 32-bit value, or None if `s` is not all-numeric."""
     parts = s.split(".")
@@ -237,12 +245,20 @@ def _strict_dotted(s: str) -> int | None:
     return value
 
 
-def _parse_ipv6(s: str, notes: _Notes) -> CanonicalHost | None:
+def _parse_ipv6(s: str, notes: _Notes, hex_zone: bool = False) -> CanonicalHost | None:
+    """IPv6 with optional zone (`%25zone`, or `%zone` when not a percent escape); IPv4 embeddings unwrapped."""
     addr_text = s
     zone = ""
-    if "%" in s:
-        addr_text, _, zone = s.partition("%")
-        if not zone or any(c not in _ZONE_CHARS for c in zone):
+    cut = s.find("%")
+    if cut != -1:
+        addr_text, escape = s[:cut], s[cut + 1 : cut + 3]
+        if escape == "25":
+            zone = s[cut + 3 :]
+        elif len(escape) == 2 and all(c in _HEX for c in escape) and not hex_zone:
+            return None  # a percent escape: decode first
+        else:
+            zone = s[cut + 1 :]
+        if not zone or any(c not in _ZONE_CHARS for c in zone) or ("%" in zone and not hex_zone):
             return None
     if not addr_text or len(addr_text) > 64:
         return None
@@ -274,20 +290,23 @@ def _parse_ipv6(s: str, notes: _Notes) -> CanonicalHost | None:
 
 
 def _parse_name(s: str, notes: _Notes) -> str | None:
+    """A DNS name, lower-case ASCII (IDNA for Unicode labels); None if not a valid name."""
     name = s.lower()
-    if name != s:
-        notes.add("upper-case")
-    if not name.isascii():
+    idna = not name.isascii()
+    if idna:
         try:
             name = name.encode("idna").decode("ascii").lower()
         except UnicodeError:
             return None
-        notes.add("idna")
     if len(name) > 253:
         return None
     for label in name.split("."):
         if not label or len(label) > 63 or any(c not in _NAME_CHARS for c in label):
             return None
+    if s.lower() != s:
+        notes.add("upper-case")
+    if idna:
+        notes.add("idna")
     return name
 
 
@@ -409,7 +428,7 @@ def _embedded_ips(prefix: str) -> Iterator[tuple[str, str]]:
         for start in range(len(label)):
             if start and label[start - 1] != "-" and label[start] != "-":
                 continue
-            found = _parse_ipv6(label[start:].replace("-", ":"), _Notes())
+            found = _parse_ipv6(label[start:].replace("-", ":"), _Notes())  # no '%' in a DNS label
             if found is not None:
                 yield found.value, "embedded-ipv6"
                 break

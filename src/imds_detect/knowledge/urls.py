@@ -8,6 +8,14 @@ after shell de-obfuscation (glued quotes, carets), after up to four rounds of pe
 HTML-entity decoding and, for base64 runs, after base64 decoding; a reference found in a decoded
 layer is reported at the span of the original text it was decoded from (`raw`), with `host_raw` and
 `path` as they read once decoded.
+
+What counts as a host outside a URL: in running text only literal addresses (dotted quad, IPv6) and
+metadata hosts (a wrapped number such as 7147006462 only when a fetch tool names it); after a fetch
+tool (curl, wget, PowerShell web cmdlets, .NET web classes) also other dotted names and numeric forms;
+after nc / telnet the host followed by its port; after a DNS tool (dig, nslookup) the address is a
+resolver and gets port 53. A one-label metadata name (`metadata`) counts only as a URL authority or
+as the host argument of a fetch form, never as a word. Work is bounded: the first 64 KiB of text,
+4 decoding rounds, 64 base64 runs, 32 URLs per word, 512 metadata and 512 other references.
 """
 
 from __future__ import annotations
@@ -69,7 +77,10 @@ _TOOLS: dict[str, str] = {
     **dict.fromkeys(("nc", "ncat", "netcat"), "nc"),
     "telnet": "telnet",
     "socat": "socat",
+    # DNS tools: an address they name is a resolver, reached on port 53 (GCP's 169.254.169.254 resolver).
+    **dict.fromkeys(("dig", "kdig", "nslookup", "drill", "delv"), "dns"),
 }
+DNS_PORT = 53
 _WHOLE_WORD_TOOLS = {"http": "fetch", "https": "fetch"}  # httpie; too common as a sub-word
 _URL_OPTIONS = frozenset({"-uri", "-url", "--url", "-source"})
 _BOOL_LONG_OPTIONS = frozenset({
@@ -153,11 +164,10 @@ def _decode_layer(source: _Layer) -> _Layer | None:
     out = _Builder(source)
     pending: list[int] = []
     spans: list[tuple[int, int]] = []
-    changed = False
     index, size = 0, len(text)
     while index < size:
         char = text[index]
-        if char == "%" and _is_hex(text[index + 1 : index + 3]) and index + 2 < size:
+        if char == "%" and index + 2 < size and _is_hex(text[index + 1 : index + 3]):
             pending.append(int(text[index + 1 : index + 3], 16))
             spans.append((index, index + 2))
             index += 3
@@ -180,16 +190,13 @@ def _decode_layer(source: _Layer) -> _Layer | None:
         if decoded is not None:
             value, length = decoded
             out.add(value, index, index + length - 1)
-            changed = True
             index += length
             continue
         out.add(char, index, index)
         index += 1
-    if spans:
-        changed = True
     out.add_bytes(pending, spans)
     layer = out.layer()
-    return layer if changed or layer.text != text else None
+    return layer if layer.text != text else None
 
 
 def _decode_escape(text: str, index: int) -> tuple[str, int] | None:
@@ -305,7 +312,9 @@ def _words(text: str) -> list[tuple[int, int, bool]]:
         end = index + 1
         while end < size and not (text[end] in _SEPARATORS or text[end].isspace()):
             end += 1
-        words.append((index, end, boundary))
+        # An escaped quote (`\"http://...\"`) closes the word before its backslash.
+        stop = end - 1 if end < size and text[end] in "\"'" and text[end - 1] == "\\" and end - 1 > index else end
+        words.append((index, stop, boundary))
         boundary = False
         index = end
     return words
@@ -595,6 +604,9 @@ class _Scanner:
         hit = match_host(host, port)
         url_only = hit is not None and host.kind == "name" and host.value in _URL_ONLY_NAMES
         dotted = host.kind == "ipv4" and "." in host_raw.replace("\u3002", ".").replace("\uff0e", ".")
+        if tool == "dns" and port is None:
+            port = DNS_PORT
+            hit = match_host(host, port)
         if tool in ("nc", "telnet"):
             if port is None and following is not None:
                 port = _port_word(following)
@@ -606,8 +618,8 @@ class _Scanner:
                 or (host.kind == "name" and "." in host.value and port is not None)
             )
             if accepted:
-                assert tool is not None
-                self._add(start + offset, start + offset + len(candidate), host_raw, host, port, "", tool)
+                form = "nc" if tool == "nc" else "telnet"
+                self._add(start + offset, start + offset + len(candidate), host_raw, host, port, "", form)
             return accepted
         if tool in ("fetch", "ps"):
             form = "powershell" if tool == "ps" else "scheme-less"

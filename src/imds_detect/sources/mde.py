@@ -587,7 +587,12 @@ def _lines(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 def _parse_jsonl(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink) -> Iterator[Event]:
     record = 0
     for number, line in enumerate(_lines(head, stream), 1):
-        if not line or line.isspace():
+        line = line.rstrip(b"\r")
+        if not line:
+            continue  # a blank line is not a record
+        if line.isspace():
+            on_skip(Skip("blank-line", file, number, "whitespace only"))
+            record += 1
             continue
         event = _parse_json_line(line, file, number, record, on_skip)
         record += 1
@@ -888,6 +893,10 @@ class MdeAdapter:
 
     name = FORMAT
     record_edges = (b"{", b"}")  # every JSON-lines record starts and ends with these
+    # JSON keys whose values are free text (command lines, URLs, nested HTTP/DNS fields): the prefilter
+    # looks for numeric host spellings only there; address fields are parsed strictly.
+    free_text_keys = ("ProcessCommandLine", "InitiatingProcessCommandLine", "RemoteUrl", "AdditionalFields",
+                      "Command", "uri", "host", "query", "query_name", "QueryName", "DnsQueryString")
 
     def sniff(self, head: bytes) -> bool:
         """Whether `head` starts a Defender/Sentinel export this adapter reads."""

@@ -1,0 +1,286 @@
+"""Indicator patterns derived from the knowledge base: what text must contain to possibly name a metadata host.
+
+These patterns are a *necessary condition* for every detection: the host extractor, the path and
+variable finders and the agent checks can only fire on text that matches one of them. They serve
+twice: the prefilter runs them over raw bytes so that only candidate records are parsed, and the
+command-line rule uses them as a cheap gate before the (slower) full extraction. A property test
+checks the condition against generated spellings of every encoding class.
+
+Pattern groups:
+- literals (case-insensitive): metadata addresses in standard text, IPv6 prefixes and hex words,
+  names, wildcard-DNS suffixes, metadata-specific path markers (with `/`, `\\` and `\\\\`),
+  credential-endpoint variables, agent names, record types that always matter;
+- numeric forms: every inet_aton spelling of a metadata IPv4 (1 to 4 parts, decimal, octal, parts
+  wrapped modulo their size) has parts at least as long as the shortest decimal spelling of the
+  part's value, so `[0-9]{L1,}\\.[0-9]{L2,}...` per address and part count covers them; hex parts
+  are covered by the `0x` marker;
+- encodings: percent escapes, `\\x`/`\\u` escapes, `&#` entities, and every non-ASCII character that
+  Unicode folding (NFKC, Unicode full stops, ignored code points) can turn into host characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import sys
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .agents import distinctive_agent_names
+from .endpoints import ADDRESSES, ARC_PORT, NAMES, REBINDING_SUFFIXES, WILDCARD_DNS_SUFFIXES
+from .hosts import IGNORED_CODEPOINTS, UNICODE_DOTS, ipv4_value
+from .paths import CREDENTIAL_VARIABLES, specific_markers
+
+ENCODING_PATTERNS = (
+    rb"%[0-9a-f]{2}",  # percent-encoding (any round)
+    rb"\\x[0-9a-f]{2}",  # \x escapes in scripts
+    rb"\\u00[2-7][0-9a-f]",  # \u escapes of ASCII characters (non-ASCII ones: see escaped_folding)
+    rb"\\ud[89ab][0-9a-f]{2}",  # surrogate-pair escapes (astral characters)
+    rb"\\u\{",  # \u{...} escapes
+    rb"&#",  # HTML/XML character references
+    rb"0x[0-9a-f]",  # hex parts and hex integers
+)
+_HOST_CHARS = set("0123456789abcdefghijklmnopqrstuvwxyz.-:/@[]%")
+
+
+def _shortest_part_lengths(address: ipaddress.IPv4Address) -> list[list[int]]:
+    """For 1..4 parts: the decimal length of each part's value (no spelling of that part is shorter)."""
+    value = int(address)
+    forms = []
+    for count in range(1, 5):
+        parts = []
+        for index in range(count - 1):
+            parts.append((value >> (24 - 8 * index)) & 0xFF)
+        last_bits = 8 * (5 - count)
+        parts.append(value & ((1 << last_bits) - 1))
+        forms.append([len(str(part)) for part in parts])
+    return forms
+
+
+def numeric_patterns() -> tuple[bytes, ...]:
+    """Digit-shape patterns covering every decimal/octal inet_aton spelling of each metadata IPv4."""
+    patterns: set[bytes] = set()
+    for info in ADDRESSES:
+        address = ipaddress.ip_address(info.address)
+        if not isinstance(address, ipaddress.IPv4Address) or not info.address_alone:
+            continue
+        for lengths in _shortest_part_lengths(address):
+            # A non-digit must follow, so each digit run ends in one match, not one per digit.
+            patterns.add(rb"\.".join(b"[0-9]{%d,}" % length for length in lengths) + b"[^0-9]")
+    return tuple(sorted(patterns))
+
+
+@lru_cache(maxsize=1)
+def literal_needles() -> tuple[str, ...]:
+    """Lower-case literals whose presence makes a record a candidate."""
+    needles: set[str] = set()
+    for info in ADDRESSES:
+        address = ipaddress.ip_address(info.address)
+        if isinstance(address, ipaddress.IPv4Address):
+            if info.address_alone:
+                high_word = int(address) >> 16
+                needles |= {info.address, f":{high_word:x}:"}
+        elif info.address_alone:
+            needles.add(address.exploded.split(":")[0] + ":")
+    needles.add(str(ARC_PORT))
+    needles |= {name.name for name in NAMES if not name.url_only} | {"metadata", "instance-data"}
+    needles |= set(WILDCARD_DNS_SUFFIXES) | set(REBINDING_SUFFIXES)
+    for marker in specific_markers():
+        core = marker.strip("/")
+        needles |= {core, core.replace("/", "\\"), core.replace("/", "\\\\")}
+    needles |= set(CREDENTIAL_VARIABLES)
+    needles |= {name.removesuffix(".exe") for name in distinctive_agent_names()}
+    return tuple(sorted(_minimal(needles)))
+
+
+def _minimal(needles: set[str]) -> list[str]:
+    """Drop needles containing a shorter needle: the shorter one already selects those records."""
+    kept: list[str] = []
+    for needle in sorted(needles, key=len):
+        if not any(shorter in needle for shorter in kept):
+            kept.append(needle)
+    return kept
+
+
+@lru_cache(maxsize=1)
+def folding_characters() -> tuple[str, ...]:
+    """Non-ASCII characters that Unicode folding can turn into host characters (or that hosts ignore).
+
+    A character counts when NFKC folds it to a single host character, to digits and dots only (`⒈`),
+    or to a string that occurs in one of the literal needles (so `™` -> `tm` does not count).
+    """
+    words = literal_needles()
+    chars: set[str] = {chr(c) for c in IGNORED_CODEPOINTS} | {chr(c) for c in UNICODE_DOTS}
+    for code in range(0x80, 0x30000):
+        char = chr(code)
+        folded = unicodedata.normalize("NFKC", char).lower()
+        if folded == char.lower() or not folded:
+            continue
+        host_part = "".join(c for c in folded if c in _HOST_CHARS)
+        if not host_part:
+            continue
+        if len(folded) == 1 or folded.strip("0123456789.") == "" or any(folded in word for word in words):
+            chars.add(char)
+    return tuple(sorted(chars))
+
+
+@lru_cache(maxsize=1)
+def strong_patterns() -> tuple[bytes, ...]:
+    """Literal, encoding and Unicode-folding patterns: a match makes the text a candidate on its own."""
+    literals = tuple(re.escape(n.encode()) for n in literal_needles())
+    folding = tuple(re.escape(c.encode("utf-8")) for c in folding_characters())
+    escaped = tuple(b"\\\\u%04x" % ord(c) for c in folding_characters() if ord(c) <= 0xFFFF)
+    return literals + ENCODING_PATTERNS + folding + escaped
+
+
+# Tokens that start with a digit, bounded by characters that are not part of a host (ASCII only: any
+# non-ASCII host spelling is caught by the folding patterns).
+_NUMERIC_TOKEN = re.compile(rb"(?<![0-9A-Za-z.])[0-9][0-9A-Za-z.]*")
+_TOKEN_CHARS = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.")
+_METADATA_IPV4 = frozenset(
+    int(ipaddress.IPv4Address(info.address)) for info in ADDRESSES
+    if info.address_alone and isinstance(ipaddress.ip_address(info.address), ipaddress.IPv4Address)
+)
+
+
+@lru_cache(maxsize=65536)
+def token_names_metadata(token: bytes) -> bool:
+    """Whether a numeric token reads (inet_aton, with wrapping) as a metadata IPv4 address.
+
+    The token is tried whole and, when it has more than four dot-separated parts, as every run of one
+    to four consecutive parts, so a host cut out of a longer dotted string is not missed.
+    """
+    parts = token.decode("ascii").strip(".").split(".")
+    if len(parts) <= 4:
+        return ipv4_value(".".join(parts)) in _METADATA_IPV4
+    return any(ipv4_value(".".join(parts[i:i + size])) in _METADATA_IPV4
+               for size in range(1, 5) for i in range(len(parts) - size + 1))
+
+
+def token_around(data: bytes, position: int) -> bytes:
+    """The maximal run of host characters (ASCII letters, digits, dots) that contains `position`."""
+    start = position
+    while start > 0 and data[start - 1] in _TOKEN_CHARS:
+        start -= 1
+    end = position
+    while end < len(data) and data[end] in _TOKEN_CHARS:
+        end += 1
+    return data[start:end]
+
+
+@lru_cache(maxsize=1)
+def _numeric_shapes() -> re.Pattern[bytes]:
+    return re.compile(b"|".join(p.removesuffix(b"[^0-9]") for p in numeric_patterns()))
+
+
+def numbers_name_metadata(data: bytes) -> bool:
+    """Whether any numeric token in `data` reads as a metadata IPv4 address (see token_names_metadata)."""
+    shapes = _numeric_shapes()
+    return any(shapes.search(m.group()) and token_names_metadata(m.group()) for m in _NUMERIC_TOKEN.finditer(data))
+
+
+class PatternSet:
+    """Groups of case-insensitive byte patterns compiled once: Hyperscan when installed, else `re`.
+
+    Matches are reported by group index, so callers can treat groups differently.
+    """
+
+    def __init__(self, groups: tuple[tuple[bytes, ...], ...], use_hyperscan: bool = True) -> None:
+        self.groups = groups
+        self._database: Any = _hyperscan_database(groups) if use_hyperscan else None
+        self._regexes = [] if self._database is not None else [
+            (index, re.compile(b"|".join(group), re.IGNORECASE | re.MULTILINE))
+            for index, group in enumerate(groups) if group]
+        self.engine = "hyperscan" if self._database is not None else "python"
+
+    def matches(self, data: bytes) -> list[tuple[int, int]]:
+        """(group index, end offset) of matches; with `re`, the first match of each group on each line."""
+        found: list[tuple[int, int]] = []
+        if self._database is not None:
+
+            def on_match(group: int, _start: int, end: int, _flags: int, _context: object) -> None:
+                found.append((group, end))
+
+            self._database.scan(data, match_event_handler=on_match)
+            return found
+        for group, regex in self._regexes:
+            position = 0
+            while (hit := regex.search(data, position)) is not None:
+                found.append((group, hit.end()))
+                line_end = data.find(b"\n", hit.end())
+                if line_end == -1:
+                    break
+                position = line_end + 1
+        return found
+
+    def search(self, data: bytes) -> bool:
+        """Whether any pattern matches `data`."""
+        if self._database is None:
+            return any(regex.search(data) is not None for _, regex in self._regexes)
+        found = False
+
+        def on_match(_group: int, _start: int, _end: int, _flags: int, _context: object) -> bool:
+            nonlocal found
+            found = True
+            return True  # stop scanning
+
+        try:
+            self._database.scan(data, match_event_handler=on_match)
+        except Exception:  # Hyperscan reports a scan stopped by the handler as an error
+            if not found:
+                raise
+        return found
+
+
+def _hyperscan_database(groups: tuple[tuple[bytes, ...], ...]) -> Any:
+    """A compiled Hyperscan database, loaded from the user's cache when an identical one was built before."""
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    patterns = [pattern for group in groups for pattern in group]
+    ids = [index for index, group in enumerate(groups) for _ in group]
+    digest = hashlib.sha256(repr((patterns, ids, getattr(hyperscan, "__version__", ""))).encode()).hexdigest()
+    cached = _cache_dir() / f"hs-{digest[:32]}.db"
+    try:
+        loaded = hyperscan.loadb(cached.read_bytes(), hyperscan.HS_MODE_BLOCK)
+        loaded.scratch = hyperscan.Scratch(loaded)
+        return loaded
+    except (OSError, TypeError, hyperscan.error):
+        pass
+    database = hyperscan.Database()
+    database.compile(expressions=patterns, ids=ids, elements=len(patterns),
+                     flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(patterns))
+    try:  # best effort: a read-only home only costs the compile time next run
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_bytes(hyperscan.dumpb(database))
+        os.replace(temporary, cached)
+    except OSError:
+        pass
+    return database
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "imds-detect"
+
+
+@lru_cache(maxsize=1)
+def _strong_gate() -> PatternSet:
+    return PatternSet((strong_patterns(),))
+
+
+def could_mention_metadata(text: str) -> bool:
+    """False only when `text` cannot name a metadata endpoint, path, variable or agent in any spelling."""
+    data = text.encode("utf-8", "surrogatepass")
+    return _strong_gate().search(data) or numbers_name_metadata(data)
+
+
+if __name__ == "__main__":  # pragma: no cover - a look at the derived set
+    sys.stdout.write(f"{len(literal_needles())} literals, {len(numeric_patterns())} numeric shapes, "
+                     f"{len(folding_characters())} folding characters\n")
