@@ -6,8 +6,9 @@
 Generates ``<data-dir>/defender-<size>.jsonl`` with generate_defender.py when it is missing (it is kept
 for the next run), warms the page cache, runs every command ``--repeat`` times (best wall time, highest
 peak RSS) and prints one table: wall seconds, MB/s (10^6 bytes), events/s (rows in the file / seconds) and
-the child's own peak RSS from ``os.wait4``. It then counts the alerts of one run against the planted rows
-of the labels sidecar and compares peak RSS on the first 10% of the file with the whole file.
+the command's own peak RSS (GNU time's %M when installed, else ``os.wait4``; see Runner). It then counts
+the alerts of one run against the planted rows of the labels sidecar and compares peak RSS on the first
+10% of the file with the whole file.
 
 Figures are printed, never asserted. The exit status is non-zero only when a command fails.
 """

@@ -116,9 +116,10 @@ def test_reference_variant_events_are_exact() -> None:
     assert multi.process.parent_path == "/usr/bin/ssm-document-worker"
 
     assert ps.table == "DeviceEvents" and ps.action == "PowerShellCommand"
-    assert ps.process.command_line.startswith(
-        "Invoke-RestMethod -Uri 'http://169.254.169.254/metadata/identity"
-    )
+    # The host's command line first, then the PowerShell command (unless the command line already holds it).
+    first, command = ps.process.command_line.split("\n", 1)
+    assert first == '"powershell.exe" -NoProfile'
+    assert command.startswith("Invoke-RestMethod -Uri 'http://169.254.169.254/metadata/identity")
     assert ps.process.path == "c:\\windows\\system32\\windowspowershell\\v1.0\\powershell.exe"
     assert (ps.process.pid, ps.user, ps.host) == (6100, "contoso\\alice", "win-01.contoso.local")
 

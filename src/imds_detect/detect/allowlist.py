@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..knowledge.agents import AGENTS, INTERPRETER_PATHS, NETWORK_TOOLS, SHELLS_AND_INTERPRETERS
 from ..model import Event
-from .identity import exe_name, name_matches, path_matches, script_argument
+from .identity import exe_name, name_matches, path_matches, script_argument, tool_name
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def entry_problem(entry: AllowEntry) -> str | None:
                 "a name, parent or user alone can be faked")
     if entry.allow_interpreter:
         return None
-    generic = [p for p in entry.paths if exe_name(p) in SHELLS_AND_INTERPRETERS | NETWORK_TOOLS]
+    generic = [p for p in entry.paths if tool_name(p) in SHELLS_AND_INTERPRETERS | NETWORK_TOOLS]
     if generic and not (entry.command_line or entry.parents or entry.users or entry.hosts):
         return (f"path {generic[0]!r} is a shell, interpreter or download tool: narrow it with "
                 "'command_line', 'parent' or 'user', or set allow_interpreter = true knowingly")

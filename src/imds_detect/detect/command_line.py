@@ -13,12 +13,13 @@ from ..knowledge.urls import find_metadata_references
 from ..model import Endpoint, Event, ProcessInfo, Severity
 from .endpoint import build_endpoint
 from .findings import Finding
-from .identity import exe_name
+from .identity import tool_name
 from .rules import COMMAND_LINE, HIDDEN_HOST
 
 MAX_TEXT = 65536
 _MARKERS = specific_markers()
 _PATH_END = re.compile(r"[\s\"'`<>|;,)\]}]")
+_WORD_BREAKS = frozenset(" \t\r\n\"'`<>|;,()[]{}")
 _VARIABLE = re.compile(
     r"(?:\$\{?|%|\$env:|environ\[['\"]|getenv\(['\"])(" + "|".join(CREDENTIAL_VARIABLES) + r")\b",
     re.IGNORECASE,
@@ -34,8 +35,23 @@ def _decoded(text: str) -> str:
     return text
 
 
+def _starts_a_path(text: str, position: int) -> bool:
+    """Whether a marker at `position` begins a request path rather than sitting inside an ordinary one.
+
+    It does when it starts its word, follows a URL authority (`http://$IMDS/...`, `redirector/...`), or
+    is a parameter value (`?path=/latest/...`); `http://shop/api/metadata/instance/42` is the shop's own.
+    """
+    start = position
+    while start > 0 and text[start - 1] not in _WORD_BREAKS:
+        start -= 1
+    prefix = text[start:position]
+    if "://" in prefix:
+        prefix = prefix.split("://", 1)[1]
+    return not prefix or prefix[-1] in "=?&" or "/" not in prefix
+
+
 def _marker_paths(text: str) -> list[str]:
-    """Metadata-specific paths mentioned anywhere in the (decoded, lower-cased) text."""
+    """Metadata-specific paths that begin a request path anywhere in the (decoded, lower-cased) text."""
     lowered = _decoded(text).lower().replace("\\", "/")
     paths: list[str] = []
     for marker in _MARKERS:
@@ -43,7 +59,8 @@ def _marker_paths(text: str) -> list[str]:
         while start != -1 and len(paths) < 16:
             end_match = _PATH_END.search(lowered, start)
             end = end_match.start() if end_match else len(lowered)
-            paths.append(lowered[start:end])
+            if _starts_a_path(lowered, start):
+                paths.append(lowered[start:end])
             start = lowered.find(marker, end)
     return paths
 
@@ -56,7 +73,7 @@ def _headers(text: str) -> list[str]:
 
 def is_non_fetching(process: ProcessInfo) -> bool:
     """Whether the process is a tool that only mentions URLs (grep, cat, editors, package managers)."""
-    return exe_name(process.name or process.path) in NON_FETCHING_TOOLS
+    return tool_name(process.name or process.path) in NON_FETCHING_TOOLS
 
 
 def detect_command_line(event: Event) -> list[Finding]:

@@ -37,6 +37,18 @@ def exe_name(name_or_path: str) -> str:
     return base[:-4] if base.endswith(".exe") else base
 
 
+_VERSIONED = re.compile(r"^([a-z][a-z0-9_+-]*?[a-z])(\d*)(?:[.-]\d+)+$")
+
+
+@lru_cache(maxsize=4096)
+def tool_name(name_or_path: str) -> str:
+    """`exe_name` without version digits: `python3.10` -> `python`, `perl5.36` -> `perl`, `wget2` -> `wget`."""
+    name = exe_name(name_or_path)
+    versioned = _VERSIONED.match(name)
+    base = versioned.group(1) if versioned else name
+    return base.rstrip("0123456789") or base
+
+
 @lru_cache(maxsize=1024)
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     """Glob to regex: `*` and `?` never cross `/`; `**` does."""

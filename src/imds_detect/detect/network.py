@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..knowledge.hosts import CanonicalHost, MetadataHit, match_host, metadata_host
+from ..knowledge.hosts import CanonicalHost, MetadataHit, canonical_host, match_host, metadata_host
 from ..knowledge.indicators import could_mention_metadata
 from ..knowledge.urls import find_metadata_references
 from ..model import Event
@@ -26,7 +26,8 @@ def address_field_host(text: str) -> CanonicalHost | None:
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        return None
+        host = canonical_host(text)  # some exports put a host name in the address column
+        return host if host is not None and host.kind == "name" else None
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or (
             ipaddress.IPv4Address(int(address)) if 0xFFFF < int(address) < 1 << 32 else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..knowledge.agents import NETWORK_TOOLS, SHELLS_AND_INTERPRETERS, WRITABLE_DIRS
 from ..knowledge.paths import PathRule
 from ..model import ProcessInfo, Severity
-from .identity import exe_name, normalize_exe_path
+from .identity import normalize_exe_path, tool_name
 
 
 def runs_from_writable_dir(process: ProcessInfo) -> bool:
@@ -19,7 +19,7 @@ def severity_by_process(process: ProcessInfo) -> tuple[Severity, str]:
     """Severity of a metadata access whose path is unknown, judged by the process that made it."""
     if runs_from_writable_dir(process):
         return Severity.HIGH, f"no path visible; executable runs from a writable directory ({process.path})"
-    name = exe_name(process.name or process.path)
+    name = tool_name(process.name or process.path)
     if name in SHELLS_AND_INTERPRETERS or name in NETWORK_TOOLS:
         return Severity.MEDIUM, f"no path visible; {name} is a shell, interpreter or network tool"
     if not name:

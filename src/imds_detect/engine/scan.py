@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,7 @@ class Scanner:
         self._prefilters: dict[str, Prefilter] = {}
         self.alerts: list[Alert] = []
         self.suppressed: list[Alert] = []
+        self._suppressed_times: dict[str, array[float]] = {}  # epoch seconds per allowlist entry
         self.newest: datetime | None = None
         self._skip_shown: dict[tuple[str, str], int] = {}
         self._needs_all_timestamps = any(
@@ -172,7 +174,12 @@ class Scanner:
         self._see_time(event.timestamp)
         detection = self.detector.run(event)
         self.alerts.extend(detection.alerts)
-        self.suppressed.extend(detection.suppressed)
+        if self.options.show_suppressed:
+            self.suppressed.extend(detection.suppressed)
+        else:  # only counted: agents can produce many, and memory must not grow with them
+            for alert in detection.suppressed:
+                times = self._suppressed_times.setdefault(alert.suppressed_by or "?", array("d"))
+                times.append(alert.timestamp.timestamp())
 
     def scan_events(self, events: Iterable[Event]) -> ScanResult:
         """Library entry point for already-normalized events."""
@@ -214,6 +221,10 @@ class Scanner:
         suppressed = [alert for alert in self.suppressed if window.contains(alert.timestamp)]
         for alert in suppressed:
             self.summary.suppressed[alert.suppressed_by or "?"] += 1
+        for entry, times in self._suppressed_times.items():
+            inside = sum(1 for moment in times if window.contains_epoch(moment))
+            if inside:
+                self.summary.suppressed[entry] += inside
         return ScanResult(newest_first(kept), self.summary,
                           newest_first(suppressed) if self.options.show_suppressed else [])
 

@@ -47,6 +47,10 @@ class Window:
     since: datetime | None
     until: datetime | None
 
+    def contains_epoch(self, seconds: float) -> bool:
+        """`contains` for a POSIX timestamp."""
+        return self.contains(datetime.fromtimestamp(seconds, timezone.utc))
+
     def contains(self, moment: datetime) -> bool:
         if self.since is not None and moment < self.since:
             return False

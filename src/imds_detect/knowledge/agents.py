@@ -62,7 +62,8 @@ AGENTS: tuple[AgentIdentity, ...] = (
     AgentIdentity("aws-cfn-bootstrap", "aws", "CloudFormation helper scripts",
                   ("cfn-init", "cfn-hup", "cfn-signal", "cfn-get-metadata", "aws-cfn-bootstrap"),
                   ("/opt/aws/bin/cfn-*", "/opt/aws/apitools/cfn-init/bin/*", "/usr/local/bin/cfn-*",
-                   "c:/program files/amazon/cfn-bootstrap/*.exe")),
+                   "c:/program files/amazon/cfn-bootstrap/*.exe"),
+                  scripts=("/opt/aws/bin/cfn-*", "/opt/aws/apitools/cfn-init/bin/*", "/usr/local/bin/cfn-*")),
     AgentIdentity("aws-ec2launch", "aws", "EC2Launch v2 and legacy EC2Config",
                   ("ec2launch.exe", "ec2config.exe", "ec2configservice.exe", "ec2launchservice.exe"),
                   ("c:/program files/amazon/ec2launch/*.exe", "c:/program files/amazon/ec2configservice/*.exe",
@@ -174,6 +175,10 @@ NON_FETCHING_TOOLS: frozenset[str] = frozenset({
     "apt", "apt-get", "dpkg", "yum", "dnf", "rpm", "zypper", "apk", "pip", "pip3", "npm", "yarn", "brew",
     "choco", "winget", "git", "man", "find", "ls", "stat", "file", "strings", "diff", "wc", "sort", "uniq",
     "jq", "yq", "findstr", "type", "select-string", "printenv", "env", "logger", "systemd-cat",
+    # Network configuration and diagnostics: they name the address to block, route or watch it, not to read it.
+    "iptables", "ip6tables", "iptables-save", "iptables-restore", "nft", "xtables-nft-multi",
+    "xtables-legacy-multi", "netsh", "route", "ip", "ufw", "firewall-cmd", "ping", "ping6", "traceroute",
+    "tracert", "arp", "ss", "netstat", "tcpdump", "tshark", "conntrack",
 })
 
 SHELLS_AND_INTERPRETERS: frozenset[str] = frozenset({

@@ -437,9 +437,10 @@ def event_from_row(
     # DeviceEvents
     if action == "PowerShellCommand":
         proc = _initiating(get)
+        # The cmdlet alone ("Invoke-RestMethod") says little; the URL is usually in the host's command line.
         command = _text(_additional(get("AdditionalFields")).get("Command"))
-        if command:
-            proc.command_line = command
+        if command and command not in proc.command_line:
+            proc.command_line = f"{proc.command_line}\n{command}" if proc.command_line else command
         return Event(
             kind=EventKind.PROCESS,
             timestamp=moment,
