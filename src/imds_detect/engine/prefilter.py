@@ -3,9 +3,9 @@
 One scan of a block (Hyperscan when installed) finds:
 - lines with a strong indicator (literals, encodings, Unicode-folding characters; see
   `knowledge/indicators.py`);
-- lines with a numeric host shape inside a free-text field (command lines, URLs) whose token really
-  reads as a metadata address; address fields (RemoteIP, LocalIP) are machine-written and parsed
-  strictly, so numbers there would only make every network record a candidate;
+- lines with a numeric host shape in free text (command lines, URLs) whose token really reads as a
+  metadata address; address fields (RemoteIP, LocalIP) are machine-written and parsed strictly, so
+  numbers there would only make every network record a candidate;
 - lines that do not start and end with the format's record delimiters (possibly malformed: they are
   parsed so that the problem is reported with its line, never silently cleared);
 - blank lines (not records), so record numbers stay exact without counting passes in Python.
@@ -29,13 +29,21 @@ class BlockPlan:
     blank_ends: list[int]  # offset just after each blank line's newline, ascending
 
 
-def _json_field_patterns(keys: tuple[str, ...]) -> tuple[bytes, ...]:
-    """Numeric host shapes anchored inside the JSON string value of one of `keys`."""
+def _json_numeric_patterns(keys: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Numeric host shapes where a free-text value can hold them, not in address fields.
+
+    A shape counts when something other than a bare quote precedes it (inside a command line or URL,
+    including an escaped quote `\\"`), or when it starts the value of one of `keys` (`"RemoteUrl":"2852039166"`,
+    also as an escaped key inside a nested JSON string). A value like `"RemoteIP":"10.1.2.3"` matches neither,
+    so address columns do not make every network record a candidate; they are parsed strictly.
+    """
+    shapes = numeric_patterns()
     if not keys:
-        return numeric_patterns()
+        return shapes
     key_group = b"|".join(re.escape(key.encode()) for key in keys)
-    prefix = rb'"(?:' + key_group + rb')"\s*:\s*"(?:[^"\\\n]|\\.)*'
-    return tuple(prefix + b"(?:" + pattern + b")" for pattern in numeric_patterns())
+    value_start = rb'\\?"(?:' + key_group + rb')\\?"\s*:\s*\\?"'
+    inside = rb'(?:[^"0-9A-Za-z._\-]|\\")'  # '-' or '_' before digits: part of a name or SID
+    return tuple(prefix + b"(?:" + shape + b")" for shape in shapes for prefix in (inside, value_start))
 
 
 def _edge_patterns(edges: tuple[bytes, bytes] | None) -> tuple[bytes, ...]:
@@ -58,7 +66,7 @@ class Prefilter:
 
     def __init__(self, free_text_keys: tuple[str, ...] = (), record_edges: tuple[bytes, bytes] | None = None,
                  use_hyperscan: bool = True) -> None:
-        groups = (strong_patterns(), _json_field_patterns(free_text_keys), _edge_patterns(record_edges),
+        groups = (strong_patterns(), _json_numeric_patterns(free_text_keys), _edge_patterns(record_edges),
                   BLANK_PATTERNS)
         self.patterns = PatternSet(groups, use_hyperscan)
         self.engine = self.patterns.engine
