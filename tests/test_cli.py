@@ -151,6 +151,15 @@ def test_missing_path_exits_2_after_scanning_the_rest(tmp_path: Path) -> None:
     assert len(jsonl(out)) == 18
 
 
+def test_forced_format_with_no_usable_record_exits_2(tmp_path: Path) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"a": 1}\n{"b": 2}\n', encoding="utf-8")
+    code, _, err = run(str(other), "--format", "mde")
+    assert code == 2
+    assert "forced by --format" in err and "no record was usable" in err
+    assert "2 record(s) read" in err and "UNUSABLE all 2 records skipped" in err
+
+
 def test_empty_file_is_reported(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")

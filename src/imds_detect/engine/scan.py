@@ -91,7 +91,7 @@ class Scanner:
             if adapter is None:
                 return
             report.format = adapter.name
-            before = self.summary.records
+            before_records, before_skips = self.summary.records, sum(self.summary.skipped.values())
             try:
                 if self._line_oriented(adapter, head):
                     self._scan_lines(stream, adapter, source.name)  # type: ignore[arg-type]
@@ -100,14 +100,22 @@ class Scanner:
                         self.summary.records += 1
                         self.summary.parsed += 1
                         self.scan_event(event)
+                    # records that were read but unusable are records too
+                    self.summary.records += sum(self.summary.skipped.values()) - before_skips
             except READ_ERRORS as error:
                 report.status, report.detail = "partial", f"read stopped: {_describe(error)}"
                 self.options.warn(f"{source.name}: read stopped early ({_describe(error)}); "
                                   "records before it were scanned")
-            report.records = self.summary.records - before
+            report.records = self.summary.records - before_records
+            skipped = sum(self.summary.skipped.values()) - before_skips
+            how = "forced by --format" if self.options.format != "auto" else "recognised"
             if report.records == 0 and report.status == "ok":
                 report.status, report.detail = "empty", "no records in this file"
-                self.options.warn(f"{source.name}: recognised as {adapter.name} but holds no records")
+                self.options.warn(f"{source.name}: read as {adapter.name} ({how}) but holds no records")
+            elif skipped == report.records and report.status == "ok":
+                report.status, report.detail = "unusable", f"all {skipped} records skipped"
+                self.options.warn(f"{source.name}: read as {adapter.name} ({how}) but no record was usable")
+            self.summary.usable += report.records - skipped
 
     def _adapter_for(self, head: bytes, report: FileReport) -> SourceAdapter | None:
         if self.options.format != "auto":
@@ -186,6 +194,7 @@ class Scanner:
         for event in events:
             self.summary.records += 1
             self.summary.parsed += 1
+            self.summary.usable += 1
             self.scan_event(event)
         return self.finish()
 

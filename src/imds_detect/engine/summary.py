@@ -16,7 +16,7 @@ class FileReport:
     name: str
     format: str = ""
     records: int = 0
-    status: str = "ok"  # ok | unrecognised | empty | error | partial
+    status: str = "ok"  # ok | unrecognised | empty | unusable | error | partial
     detail: str = ""
 
 
@@ -28,6 +28,7 @@ class Summary:
     missing: list[tuple[str, str]] = field(default_factory=list)
     records: int = 0  # every record read, parsed or not
     parsed: int = 0  # records fully parsed
+    usable: int = 0  # records parsed into events or cleared by the prefilter (not skipped)
     prefiltered: int = 0  # records the prefilter showed cannot alert (not parsed)
     skipped: Counter[str] = field(default_factory=Counter)
     alerts: Counter[str] = field(default_factory=Counter)  # by severity label, after all filters
@@ -41,8 +42,8 @@ class Summary:
         return sum(1 for report in self.files if report.status in ("ok", "partial"))
 
     def nothing_read(self) -> bool:
-        """True when no input yielded a single record: the scan cannot claim '0 alerts'."""
-        return self.records == 0
+        """True when no input yielded a single usable record: the scan cannot claim '0 alerts'."""
+        return self.usable == 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class Summary:
             "missing": [{"path": path, "reason": reason} for path, reason in self.missing],
             "records": self.records,
             "parsed": self.parsed,
+            "usable": self.usable,
             "prefiltered": self.prefiltered,
             "skipped": dict(self.skipped),
             "alerts": {s.label: self.alerts.get(s.label, 0) for s in Severity},
