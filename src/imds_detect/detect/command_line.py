@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 
 from ..knowledge.agents import NON_FETCHING_TOOLS
 from ..knowledge.endpoints import METADATA_HEADERS
 from ..knowledge.indicators import could_mention_metadata
-from ..knowledge.paths import CREDENTIAL_VARIABLES, MAX_DECODE_ROUNDS, classify_path, specific_markers
+from ..knowledge.paths import CREDENTIAL_VARIABLES, classify_path, percent_decode, specific_markers
 from ..knowledge.urls import find_metadata_references
 from ..model import Endpoint, Event, ProcessInfo, Severity
 from .endpoint import build_endpoint
@@ -24,15 +23,6 @@ _VARIABLE = re.compile(
     r"(?:\$\{?|%|\$env:|environ\[['\"]|getenv\(['\"])(" + "|".join(CREDENTIAL_VARIABLES) + r")\b",
     re.IGNORECASE,
 )
-
-
-def _decoded(text: str) -> str:
-    for _ in range(MAX_DECODE_ROUNDS):
-        decoded = unquote(text)
-        if decoded == text:
-            break
-        text = decoded
-    return text
 
 
 def _starts_a_path(text: str, position: int) -> bool:
@@ -52,7 +42,7 @@ def _starts_a_path(text: str, position: int) -> bool:
 
 def _marker_paths(text: str) -> list[str]:
     """Metadata-specific paths that begin a request path anywhere in the (decoded, lower-cased) text."""
-    lowered = _decoded(text).lower().replace("\\", "/")
+    lowered = percent_decode(text).lower().replace("\\", "/")
     paths: list[str] = []
     for marker in _MARKERS:
         start = lowered.find(marker)

@@ -143,14 +143,19 @@ _MULTI_SLASH = re.compile(r"/{2,}")
 MAX_DECODE_ROUNDS = 4
 
 
+def percent_decode(text: str) -> str:
+    """Percent-decode repeatedly (at most MAX_DECODE_ROUNDS rounds)."""
+    for _ in range(MAX_DECODE_ROUNDS):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
 def normalize_path(path: str) -> str:
     """Percent-decode (repeatedly), unify slashes, drop dot segments; the query string is kept."""
-    for _ in range(MAX_DECODE_ROUNDS):
-        decoded = unquote(path)
-        if decoded == path:
-            break
-        path = decoded
-    path = path.replace("\\", "/")
+    path = percent_decode(path).replace("\\", "/")
     if not path.startswith("/"):
         path = "/" + path
     head, sep, tail = path.partition("?")
