@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
 import click
 
 from .config import ConfigError, load_config
-from .engine.scan import ScanOptions, scan
+from .engine.scan import Scanner, ScanOptions, ScanResult, scan
 from .engine.window import TimeBound, parse_bound
 from .model import Alert, Severity
-from .report.csvout import write_csv
-from .report.jsonl import write_jsonl
-from .report.table import write_table
+from .report.csvout import csv_row, csv_writer, write_csv
+from .report.jsonl import jsonl_line, write_jsonl
+from .report.table import header_line, row_line, write_table
 from .sources.registry import format_names
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -68,12 +70,21 @@ def main() -> None:
 @click.option("--show-suppressed", is_flag=True, help="Also output alerts the allowlist suppressed.")
 @click.option("--no-prefilter", is_flag=True, help="Parse every record (slower; same alerts).")
 @click.option("--quiet", "-q", is_flag=True, help="No per-record warnings; the summary is still printed.")
+@click.option("--follow", "-f", is_flag=True, help="Keep reading PATH as it grows (survives rotation and "
+              "truncation); print each alert as it happens. Stop with Ctrl-C or SIGTERM.")
+@click.option("--idle-exit", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
+              help="With --follow: stop after SECONDS without new data.")
 def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, since: str | None, until: str | None,
                  output: str | None, out_path: str | None, min_severity: str | None, fail_on: str | None,
-                 no_default_allowlist: bool, show_suppressed: bool, no_prefilter: bool, quiet: bool) -> None:
+                 no_default_allowlist: bool, show_suppressed: bool, no_prefilter: bool, quiet: bool,
+                 follow: bool, idle_exit: float | None) -> None:
     """Scan log files, directories (recursively) or '-' (stdin) for metadata API abuse."""
     if not paths:
         _fail("no input: give one or more PATHs, or '-' for standard input")
+    if follow and (len(paths) != 1 or paths[0] == "-" or not os.path.isfile(paths[0])):
+        _fail("--follow takes exactly one existing regular file")
+    if idle_exit is not None and not follow:
+        _fail("--idle-exit only applies with --follow")
     try:
         config = load_config(config_path, use_defaults=not no_default_allowlist)
     except ConfigError as error:
@@ -89,14 +100,20 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         show_suppressed=show_suppressed,
         warn=(lambda message: None) if quiet else (lambda message: click.echo(f"imds-detect: {message}", err=True)),
     )
-    result = scan(paths, options)
-    alerts = result.alerts + result.suppressed
-    writer = WRITERS[output or ("table" if out_path is None and sys.stdout.isatty() else "jsonl")]
-    if out_path:
-        _write_atomically(out_path, lambda handle: writer(alerts, handle))
+    writer_name = output or ("table" if out_path is None and sys.stdout.isatty() else "jsonl")
+    if follow:
+        if any(bound is not None and bound.before_newest is not None for bound in (options.since, options.until)):
+            _fail("--follow takes absolute --since/--until times only")
+        result = _follow(paths[0], options, writer_name, idle_exit, out_path)
     else:
-        writer(alerts, sys.stdout)
-        sys.stdout.flush()
+        result = scan(paths, options)
+        alerts = result.alerts + result.suppressed
+        writer = WRITERS[writer_name]
+        if out_path:
+            _write_atomically(out_path, lambda handle: writer(alerts, handle))
+        else:
+            writer(alerts, sys.stdout)
+            sys.stdout.flush()
     summary = result.summary
     click.echo(summary.render(), err=True)
     if summary.nothing_read():
@@ -108,6 +125,32 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
     if fail_on and any(alert.severity >= Severity.parse(fail_on) for alert in result.alerts):
         sys.exit(EXIT_FOUND)
     sys.exit(EXIT_OK)
+
+
+def _follow(path: str, options: ScanOptions, writer_name: str, idle_exit: float | None,
+            out_path: str | None) -> ScanResult:
+    """Follow one file, writing and flushing every alert the moment it is found (-o appends)."""
+    out: TextIO = open(out_path, "a", encoding="utf-8", newline="") if out_path else sys.stdout  # noqa: SIM115
+    rows = csv_writer(out) if writer_name == "csv" else None
+    if writer_name == "table":
+        out.write(header_line())
+
+    def emit(alert: Alert) -> None:
+        if rows is not None:
+            rows.writerow(csv_row(alert))
+        else:
+            out.write(row_line(alert) if writer_name == "table" else jsonl_line(alert))
+        out.flush()
+
+    options.on_alert = emit
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    try:
+        return Scanner(options).scan_follow(path, stop, idle_exit)
+    finally:
+        if out is not sys.stdout:
+            out.close()
 
 
 def _write_atomically(path: str, write: Callable[[TextIO], None]) -> None:

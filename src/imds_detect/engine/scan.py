@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bisect
 import gzip
+import threading
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ..detect.allowlist import Allowlist, default_entries
 from ..detect.detector import Detector
@@ -17,7 +18,8 @@ from ..model import Alert, Event, Severity
 from ..sources.base import LineSource, SourceAdapter
 from ..sources.base import Skip as SkipRecord
 from ..sources.registry import BY_NAME, detect_format
-from .inputs import InputFile, discover
+from .follow import POLL_SECONDS, FollowStream
+from .inputs import GZIP_MAGIC, HEAD_SIZE, InputFile, discover
 from .prefilter import BlockPlan, Prefilter
 from .summary import FileReport, Summary
 from .window import TimeBound, Window
@@ -39,6 +41,8 @@ class ScanOptions:
     prefilter: bool = True
     show_suppressed: bool = False
     warn: Callable[[str], None] = lambda message: None
+    # Streaming: when set, each alert that passes the filters is handed over at once and not kept.
+    on_alert: Callable[[Alert], None] | None = None
 
 
 @dataclass
@@ -87,35 +91,67 @@ class Scanner:
             self.options.warn(f"{source.name}: cannot open: {_describe(error)}")
             return
         with stream:
-            adapter = self._adapter_for(head, report)
-            if adapter is None:
-                return
-            report.format = adapter.name
-            before_records, before_skips = self.summary.records, sum(self.summary.skipped.values())
+            self._scan_stream(source.name, stream, head, report)
+
+    def scan_follow(self, path: str, stop: threading.Event, idle_exit: float | None = None) -> ScanResult:
+        """Scan `path` and keep following it as it grows (rotation and truncation survived) until `stop`."""
+        report = FileReport(path)
+        self.summary.files.append(report)
+        head = b""
+        while not head and not stop.is_set():
             try:
-                if self._line_oriented(adapter, head):
-                    self._scan_lines(stream, adapter, source.name)  # type: ignore[arg-type]
-                else:
-                    for event in adapter.parse(stream, source.name, self._on_skip):
-                        self.summary.records += 1
-                        self.summary.parsed += 1
-                        self.scan_event(event)
-                    # records that were read but unusable are records too
-                    self.summary.records += sum(self.summary.skipped.values()) - before_skips
-            except READ_ERRORS as error:
-                report.status, report.detail = "partial", f"read stopped: {_describe(error)}"
-                self.options.warn(f"{source.name}: read stopped early ({_describe(error)}); "
-                                  "records before it were scanned")
-            report.records = self.summary.records - before_records
-            skipped = sum(self.summary.skipped.values()) - before_skips
-            how = "forced by --format" if self.options.format != "auto" else "recognised"
-            if report.records == 0 and report.status == "ok":
-                report.status, report.detail = "empty", "no records in this file"
-                self.options.warn(f"{source.name}: read as {adapter.name} ({how}) but holds no records")
-            elif skipped == report.records and report.status == "ok":
-                report.status, report.detail = "unusable", f"all {skipped} records skipped"
-                self.options.warn(f"{source.name}: read as {adapter.name} ({how}) but no record was usable")
-            self.summary.usable += report.records - skipped
+                with open(path, "rb") as handle:
+                    head = handle.read(HEAD_SIZE)
+            except OSError as error:
+                report.status, report.detail = "error", f"cannot open: {_describe(error)}"
+                self.options.warn(f"{path}: cannot open: {_describe(error)}")
+                return self.finish()
+            if not head:
+                stop.wait(POLL_SECONDS)
+        if head[:2] == GZIP_MAGIC:
+            report.status, report.detail = "error", "cannot follow a gzip file"
+            self.options.warn(f"{path}: cannot follow a gzip file")
+            return self.finish()
+        with FollowStream(path, stop, idle_exit) as stream:
+            while True:
+                self._scan_stream(path, cast(BinaryIO, stream), head, report)
+                if not stream.restarted or stop.is_set():
+                    break
+                stream.restarted = False  # rotated or truncated: line numbers start again
+                self.options.warn(f"{path}: rotated or truncated; following the new content from its start")
+        return self.finish()
+
+    def _scan_stream(self, name: str, stream: BinaryIO, head: bytes, report: FileReport) -> None:
+        """Detect the format from `head`, then scan every record of `stream` into events and alerts."""
+        adapter = self._adapter_for(head, report)
+        if adapter is None:
+            return
+        report.format = adapter.name
+        before_records, before_skips = self.summary.records, sum(self.summary.skipped.values())
+        try:
+            if self._line_oriented(adapter, head):
+                self._scan_lines(stream, adapter, name)  # type: ignore[arg-type]
+            else:
+                for event in adapter.parse(stream, name, self._on_skip):
+                    self.summary.records += 1
+                    self.summary.parsed += 1
+                    self.scan_event(event)
+                # records that were read but unusable are records too
+                self.summary.records += sum(self.summary.skipped.values()) - before_skips
+        except READ_ERRORS as error:
+            report.status, report.detail = "partial", f"read stopped: {_describe(error)}"
+            self.options.warn(f"{name}: read stopped early ({_describe(error)}); "
+                              "records before it were scanned")
+        report.records = self.summary.records - before_records
+        skipped = sum(self.summary.skipped.values()) - before_skips
+        how = "forced by --format" if self.options.format != "auto" else "recognised"
+        if report.records == 0 and report.status == "ok":
+            report.status, report.detail = "empty", "no records in this file"
+            self.options.warn(f"{name}: read as {adapter.name} ({how}) but holds no records")
+        elif skipped == report.records and report.status == "ok":
+            report.status, report.detail = "unusable", f"all {skipped} records skipped"
+            self.options.warn(f"{name}: read as {adapter.name} ({how}) but no record was usable")
+        self.summary.usable += report.records - skipped
 
     def _adapter_for(self, head: bytes, report: FileReport) -> SourceAdapter | None:
         if self.options.format != "auto":
@@ -181,7 +217,19 @@ class Scanner:
         """Detect on one normalized event."""
         self._see_time(event.timestamp)
         detection = self.detector.run(event)
-        self.alerts.extend(detection.alerts)
+        if self.options.on_alert is None:
+            self.alerts.extend(detection.alerts)
+        else:  # streaming: judge now, hand over, keep nothing
+            window = Window(self.options.since.resolve(None) if self.options.since else None,
+                            self.options.until.resolve(None) if self.options.until else None)
+            for alert in detection.alerts:
+                if not window.contains(alert.timestamp):
+                    self.summary.outside_window += 1
+                elif alert.severity < self.options.min_severity:
+                    self.summary.below_min_severity += 1
+                else:
+                    self.summary.alerts[alert.severity.label] += 1
+                    self.options.on_alert(alert)
         if self.options.show_suppressed:
             self.suppressed.extend(detection.suppressed)
         else:  # only counted: agents can produce many, and memory must not grow with them

@@ -29,8 +29,18 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def write_csv(alerts: Iterable[Alert], out: TextIO) -> None:
+def csv_writer(out: TextIO) -> csv.DictWriter[str]:
+    """A writer that has already written the header row."""
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
+    return writer
+
+
+def csv_row(alert: Alert) -> dict[str, Any]:
+    return _flatten(alert.as_dict())
+
+
+def write_csv(alerts: Iterable[Alert], out: TextIO) -> None:
+    writer = csv_writer(out)
     for alert in alerts:
-        writer.writerow(_flatten(alert.as_dict()))
+        writer.writerow(csv_row(alert))

@@ -10,7 +10,10 @@ import orjson
 from ..model import Alert
 
 
+def jsonl_line(alert: Alert) -> str:
+    return orjson.dumps(alert.as_dict()).decode() + "\n"
+
+
 def write_jsonl(alerts: Iterable[Alert], out: TextIO) -> None:
     for alert in alerts:
-        out.write(orjson.dumps(alert.as_dict()).decode())
-        out.write("\n")
+        out.write(jsonl_line(alert))

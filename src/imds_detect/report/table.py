@@ -17,26 +17,38 @@ def _cell(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _line(values: Iterable[str]) -> str:
+    cells = (_cell(str(value), width).ljust(width) for value, width in zip(values, WIDTHS, strict=True))
+    return "  ".join(cells).rstrip() + "\n"
+
+
+def header_line() -> str:
+    return _line(HEADER)
+
+
+def row_line(alert: Alert) -> str:
+    """One alert as a table row."""
+    endpoint = alert.endpoint
+    shown = endpoint.canonical or endpoint.raw
+    if endpoint.path:
+        shown += endpoint.path if endpoint.path.startswith("/") else " " + endpoint.path
+    return _line((
+        iso_utc(alert.timestamp)[:19].replace("T", " "),
+        alert.severity.label,
+        alert.rule_id.removeprefix("imds-"),
+        alert.host,
+        alert.process.name or alert.process.path,
+        shown,
+        endpoint.path_class,
+        f"{alert.source.file}:{alert.source.line}",
+    ))
+
+
 def write_table(alerts: Iterable[Alert], out: TextIO) -> None:
-    rows = [HEADER]
+    out.write(header_line())
+    count = 0
     for alert in alerts:
-        endpoint = alert.endpoint
-        shown = endpoint.canonical or endpoint.raw
-        if endpoint.path:
-            shown += endpoint.path if endpoint.path.startswith("/") else " " + endpoint.path
-        rows.append((
-            iso_utc(alert.timestamp)[:19].replace("T", " "),
-            alert.severity.label,
-            alert.rule_id.removeprefix("imds-"),
-            alert.host,
-            alert.process.name or alert.process.path,
-            shown,
-            endpoint.path_class,
-            f"{alert.source.file}:{alert.source.line}",
-        ))
-    for row in rows:
-        cells = (_cell(str(value), width).ljust(width) for value, width in zip(row, WIDTHS, strict=True))
-        out.write("  ".join(cells).rstrip())
-        out.write("\n")
-    if len(rows) == 1:
+        out.write(row_line(alert))
+        count += 1
+    if not count:
         out.write("(no alerts)\n")
