@@ -7,14 +7,17 @@ import signal
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
 import click
 
 from .config import ConfigError, load_config
+from .detect.detector import Detector
 from .engine.scan import Scanner, ScanOptions, ScanResult, scan
 from .engine.window import TimeBound, parse_bound
+from .live.watch import Watcher
 from .model import Alert, Severity
 from .report.csvout import csv_row, csv_writer, write_csv
 from .report.jsonl import jsonl_line, write_jsonl
@@ -127,30 +130,105 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
     sys.exit(EXIT_OK)
 
 
-def _follow(path: str, options: ScanOptions, writer_name: str, idle_exit: float | None,
-            out_path: str | None) -> ScanResult:
-    """Follow one file, writing and flushing every alert the moment it is found (-o appends)."""
-    out: TextIO = open(out_path, "a", encoding="utf-8", newline="") if out_path else sys.stdout  # noqa: SIM115
-    rows = csv_writer(out) if writer_name == "csv" else None
-    if writer_name == "table":
-        out.write(header_line())
+class _StreamingOutput:
+    """Writes each alert the moment it is found and flushes it (-o appends to FILE)."""
 
-    def emit(alert: Alert) -> None:
-        if rows is not None:
-            rows.writerow(csv_row(alert))
+    def __init__(self, writer_name: str, out_path: str | None) -> None:
+        self.writer_name = writer_name
+        self.out: TextIO = open(out_path, "a", encoding="utf-8", newline="") if out_path else sys.stdout  # noqa: SIM115
+        self.rows = csv_writer(self.out) if writer_name == "csv" else None
+        if writer_name == "table":
+            self.out.write(header_line())
+
+    def emit(self, alert: Alert) -> None:
+        if self.rows is not None:
+            self.rows.writerow(csv_row(alert))
         else:
-            out.write(row_line(alert) if writer_name == "table" else jsonl_line(alert))
-        out.flush()
+            self.out.write(row_line(alert) if self.writer_name == "table" else jsonl_line(alert))
+        self.out.flush()
 
-    options.on_alert = emit
+    def close(self) -> None:
+        if self.out is not sys.stdout:
+            self.out.close()
+
+
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stop.set())
+    return stop
+
+
+def _follow(path: str, options: ScanOptions, writer_name: str, idle_exit: float | None,
+            out_path: str | None) -> ScanResult:
+    """Follow one file, writing every alert the moment it is found."""
+    output = _StreamingOutput(writer_name, out_path)
+    options.on_alert = output.emit
     try:
-        return Scanner(options).scan_follow(path, stop, idle_exit)
+        return Scanner(options).scan_follow(path, _stop_on_signals(), idle_exit)
     finally:
-        if out is not sys.stdout:
-            out.close()
+        output.close()
+
+
+@main.command("watch")
+@click.option("--config", "config_path", metavar="FILE", help="TOML tuning file (allowlist, defaults).")
+@click.option("--no-default-allowlist", is_flag=True, help="Do not load the built-in agent allowlist.")
+@click.option("--min-severity", type=click.Choice(SEVERITIES), default=None,
+              help="Hide alerts below this severity [default: low].")
+@click.option("--output", type=click.Choice(list(WRITERS)), default=None,
+              help="Alert format [default: table on a terminal, jsonl otherwise].")
+@click.option("-o", "out_path", metavar="FILE", help="Append alerts to FILE instead of stdout.")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=0.2, show_default=True, metavar="SECONDS",
+              help="Time between two looks at the socket tables.")
+@click.option("--duration", type=click.FloatRange(min=0.0), default=None, metavar="SECONDS",
+              help="Stop after SECONDS (default: until Ctrl-C or SIGTERM).")
+@click.option("--show-suppressed", is_flag=True, help="Also output connections the allowlist suppressed.")
+def watch_command(config_path: str | None, no_default_allowlist: bool, min_severity: str | None,
+                  output: str | None, out_path: str | None, interval: float, duration: float | None,
+                  show_suppressed: bool) -> None:
+    """Watch this Linux machine: new connections to metadata endpoints, attributed to their process.
+
+    Polls /proc/net/{tcp,tcp6,udp,udp6} of the current network namespace and finds each socket's owner
+    through /proc/<pid>/fd. Connections shorter than the interval can be missed; auditd connect()
+    records (contrib/auditd) catch every one.
+    """
+    if not os.path.exists("/proc/net/tcp"):
+        _fail("watch needs Linux /proc/net (not available here)")
+    try:
+        config = load_config(config_path, use_defaults=not no_default_allowlist)
+    except ConfigError as error:
+        _fail(str(error))
+    threshold = Severity.parse(min_severity) if min_severity else (config.min_severity or Severity.LOW)
+    output_stream = _StreamingOutput(output or ("table" if out_path is None and sys.stdout.isatty() else "jsonl"),
+                                     out_path)
+    counts: Counter[str] = Counter()
+    suppressed: Counter[str] = Counter()
+
+    def on_alert(alert: Alert) -> None:
+        if alert.severity < threshold:
+            counts["below --min-severity"] += 1
+            return
+        counts[alert.severity.label] += 1
+        output_stream.emit(alert)
+
+    def on_suppressed(alert: Alert) -> None:
+        suppressed[alert.suppressed_by or "?"] += 1
+        if show_suppressed:
+            output_stream.emit(alert)
+
+    watcher = Watcher(Detector(config.allowlist), on_alert, on_suppressed)
+    try:
+        watcher.run(_stop_on_signals(), interval, duration)
+    finally:
+        output_stream.close()
+    by_severity = ", ".join(f"{s.label}={counts.get(s.label, 0)}" for s in reversed(Severity))
+    lines = [f"imds-detect watch: {watcher.polls} poll(s), {watcher.events} metadata connection(s) judged",
+             f"  alerts: {sum(counts[s.label] for s in Severity)} ({by_severity})"]
+    if suppressed:
+        lines.append("  suppressed by allowlist: " + ", ".join(f"{k}={v}" for k, v in sorted(suppressed.items())))
+    if counts["below --min-severity"]:
+        lines.append(f"  below --min-severity: {counts['below --min-severity']}")
+    click.echo("\n".join(lines), err=True)
 
 
 def _write_atomically(path: str, write: Callable[[TextIO], None]) -> None:

@@ -1,0 +1,1 @@
+"""Watching the local machine itself (Linux): sockets from /proc attributed to processes."""
