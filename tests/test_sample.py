@@ -48,3 +48,15 @@ def test_committed_sample_matches_its_generator(tmp_path: Path) -> None:
     runpy.run_path(str(copy / "make_sample.py"), run_name="__main__")
     for name in ("defender-sample.jsonl", "defender-sample.labels.json"):
         assert (copy / name).read_bytes() == (SAMPLES / name).read_bytes(), f"{name} is stale: rerun make_sample.py"
+
+
+def test_library_scan_records_takes_rows_as_mappings() -> None:
+    from imds_detect import scan_records
+
+    rows = [json.loads(line) for line in (SAMPLES / "defender-sample.jsonl").read_text().splitlines()
+            if not line.endswith("truncated")]
+    result = scan_records(rows)
+    from_file = scan([str(SAMPLES / "defender-sample.jsonl")])
+    assert [(a.rule_id, a.severity, a.timestamp) for a in result.alerts] == [
+        (a.rule_id, a.severity, a.timestamp) for a in from_file.alerts]
+    assert result.summary.records == len(rows)

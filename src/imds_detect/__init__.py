@@ -9,7 +9,7 @@ Library use::
 """
 
 from .config import ConfigError, load_config
-from .engine.scan import ScanOptions, ScanResult, scan, scan_events
+from .engine.scan import ScanOptions, ScanResult, scan, scan_events, scan_records
 from .model import Alert, Endpoint, Event, EventKind, ProcessInfo, Severity, SourceRef
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "load_config",
     "scan",
     "scan_events",
+    "scan_records",
 ]

@@ -7,16 +7,17 @@ import gzip
 import threading
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from ..detect.allowlist import Allowlist, default_entries
 from ..detect.detector import Detector
 from ..model import Alert, Event, Severity
 from ..sources.base import LineSource, SourceAdapter
 from ..sources.base import Skip as SkipRecord
+from ..sources.mde import event_from_row
 from ..sources.registry import BY_NAME, detect_format
 from .follow import POLL_SECONDS, FollowStream
 from .inputs import GZIP_MAGIC, HEAD_SIZE, InputFile, discover
@@ -340,3 +341,20 @@ def scan(paths: Iterable[str], options: ScanOptions | None = None) -> ScanResult
 def scan_events(events: Iterable[Event], options: ScanOptions | None = None) -> ScanResult:
     """Run the detections over normalized events."""
     return Scanner(options or ScanOptions()).scan_events(events)
+
+
+def scan_records(rows: Iterable[Mapping[str, Any]], options: ScanOptions | None = None,
+                 name: str = "<records>") -> ScanResult:
+    """Run the detections over Defender/Sentinel rows given as mappings (e.g. from a SIEM API or a notebook)."""
+    scanner = Scanner(options or ScanOptions())
+
+    def events() -> Iterator[Event]:
+        for index, row in enumerate(rows):
+            event = event_from_row(row, name, index + 1, index, scanner._on_skip)
+            if event is not None:
+                event.raw = repr(dict(row))[:4096]
+                yield event
+            else:
+                scanner.summary.records += 1  # read but unusable (the skip says why)
+
+    return scanner.scan_events(events())
