@@ -3,10 +3,14 @@
 
     python benchmarks/bench_extraction.py [--repeat 3] [--scale 1.0] [--module imds_detect.knowledge.urls]
 
-Every call gets a distinct string (a counter is spelled into each input), so a cache keyed on the whole
-text cannot make the figures look better than a scan of varied real data; the host canonicalisation
-cache warms up as it would in a scan. For each input class the best of ``--repeat`` passes is printed.
-``--module`` times another implementation with the same API, e.g. a copy of an older ``urls.py``
+In the constructed classes every call gets a distinct string (a counter is spelled into each input), so
+a cache keyed on the whole text or on a word cannot make the figures look better than a scan of varied
+data where each command line carries a unique id; caches of common words and hosts warm up as they would
+in a scan. The two Defender classes take the command lines of rows written by generate_defender.py (a
+fresh file, another seed, each pass) that pass the metadata indicator gate, the input of the
+command-line detector: once in file order, with the repeats real data has (cloud agents), and once each
+distinct line. For each class the best of ``--repeat`` passes is printed. ``--module`` times another
+implementation with the same API, e.g. a copy of an older ``urls.py``
 (``PYTHONPATH=/tmp python benchmarks/bench_extraction.py --module urls_old``).
 """
 
@@ -15,9 +19,16 @@ from __future__ import annotations
 import argparse
 import base64
 import importlib
+import json
 import random
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+from imds_detect.knowledge.indicators import could_mention_metadata
 
 Inputs = Callable[[int], list[str]]
 
@@ -115,12 +126,35 @@ def _adversarial(count: int) -> list[str]:
     return out
 
 
+GENERATOR = Path(__file__).resolve().parent / "generate_defender.py"
+COMMAND_LINE_FIELDS = ("ProcessCommandLine", "InitiatingProcessCommandLine")
+
+
+def _defender_lines(count: int, distinct: bool) -> list[str]:
+    """Command lines with a metadata indicator from a freshly generated Defender file (planted rows 1 in 20)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "rows.jsonl"
+        subprocess.run([sys.executable, str(GENERATOR), "--size", "40MB", "--ratio", "20", "--out", str(out),
+                        "--seed", str(random.randrange(10**6))], check=True, capture_output=True)
+        lines: list[str] = []
+        with out.open(encoding="utf-8") as rows:
+            for row in rows:
+                record = json.loads(row)
+                lines.extend(value for field in COMMAND_LINE_FIELDS
+                             if isinstance(value := record.get(field), str) and could_mention_metadata(value))
+    if distinct:
+        lines = list(dict.fromkeys(lines))
+    return lines[:count]
+
+
 CLASSES: dict[str, tuple[Inputs, int]] = {
     "benign, no URL": (_templates(BENIGN_PLAIN), 2000),
     "benign, ordinary URLs": (_templates(BENIGN_URLS), 2000),
     "metadata URL, plain": (_templates(METADATA_PLAIN), 2000),
     "metadata, encoded (%, \\x, \\u, &#, base64)": (_encoded, 1000),
     "adversarial, 4-64 KiB": (_adversarial, 30),
+    "Defender rows with an indicator, file order": (lambda count: _defender_lines(count, False), 2000),
+    "Defender rows with an indicator, distinct": (lambda count: _defender_lines(count, True), 2000),
 }
 
 
@@ -141,11 +175,12 @@ def main() -> None:
         chars = 0
         for _ in range(args.repeat):
             inputs = make(count)  # fresh strings every pass
-            chars = sum(map(len, inputs)) // len(inputs)
+            count = len(inputs)
+            chars = sum(map(len, inputs)) // max(1, count)
             start = time.perf_counter()
             for text in inputs:
                 find(text)
-            best = min(best, (time.perf_counter() - start) / len(inputs))
+            best = min(best, (time.perf_counter() - start) / max(1, count))
         print(f"{name:<46} {count:>6} {chars:>10} {best * 1e6:>10.1f}")
 
 

@@ -13,6 +13,7 @@ field it fills (note "wrapped-mod-2^32" for the one-number form, "wrapped-part" 
 from __future__ import annotations
 
 import ipaddress
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +35,10 @@ _IGNORED_TABLE: dict[int, None] = dict.fromkeys(IGNORED_CODEPOINTS)
 # Full stops that WHATWG/UTS #46 treat as label separators (NFKC folds U+FF0E and U+FF61 to U+3002/.)
 UNICODE_DOTS: tuple[int, ...] = (0x3002, 0xFF0E, 0xFF61)
 _DOT_TABLE = dict.fromkeys(UNICODE_DOTS, ".")
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+# Every inet_aton spelling is made of these (`_parse_ipv4` is None for any other text).
+_IPV4_CHARS = re.compile(r"[0-9a-fA-FxX.]*")
+# Labels of 1-63 characters of a-z, 0-9, '-' and '_' (the '.' between them is not a label character).
+_NAME = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _OCT = frozenset("01234567")
 # RFC 6874 zone ids: unreserved characters ('%' for a percent-encoded zone).
@@ -102,6 +106,8 @@ def _canonical_host(text: str) -> CanonicalHost | None:
     if not s or len(s) > MAX_HOST_CHARS:
         return None
     notes = _Notes()
+    if s.isascii() and "%" not in s:  # the loop below in short: nothing to decode or fold
+        return _parse(s, notes)
     # Percent-decoding works on bytes, as a server does: a UTF-8 sequence may be completed by a later round.
     data = s.encode("utf-8", "surrogatepass")
     for round_no in range(MAX_DECODE_ROUNDS + 1):
@@ -147,11 +153,11 @@ def _parse(s: str, notes: _Notes, hex_zone: bool = False) -> CanonicalHost | Non
         trailing = True
     else:
         trailing = False
-    value = _parse_ipv4(body, notes)
+    value = _parse_ipv4(body, notes) if _IPV4_CHARS.fullmatch(body) else None
     if value is not None:
         if trailing:
             notes.add("trailing-dot")
-        return CanonicalHost("ipv4", str(ipaddress.IPv4Address(value)), notes.tuple())
+        return CanonicalHost("ipv4", _ipv4_text(value), notes.tuple())
     name = _parse_name(body, notes)
     if name is None:
         return None
@@ -160,12 +166,17 @@ def _parse(s: str, notes: _Notes, hex_zone: bool = False) -> CanonicalHost | Non
     return CanonicalHost("name", name, notes.tuple())
 
 
+def _ipv4_text(value: int) -> str:
+    """Dotted-decimal text of a 32-bit value (what str(ipaddress.IPv4Address(value)) gives)."""
+    return f"{value >> 24}.{value >> 16 & 0xFF}.{value >> 8 & 0xFF}.{value & 0xFF}"
+
+
 def _parse_ipv4_host(s: str, notes: _Notes) -> CanonicalHost | None:
     """An IPv4 written inside brackets (lenient: not valid in WHATWG, harmless for detection)."""
     value = _parse_ipv4(s[:-1] if s.endswith(".") else s, notes)
     if value is None:
         return None
-    return CanonicalHost("ipv4", str(ipaddress.IPv4Address(value)), notes.tuple())
+    return CanonicalHost("ipv4", _ipv4_text(value), notes.tuple())
 
 
 def _parse_part(part: str, notes: list[str]) -> int | None:
@@ -285,7 +296,7 @@ def _parse_ipv6(s: str, notes: _Notes, hex_zone: bool = False) -> CanonicalHost 
     number = int(address)
     if number >> 32 == 0 and number > 1:
         notes.add("ipv4-compatible")
-        return CanonicalHost("ipv4", str(ipaddress.IPv4Address(number)), notes.tuple())
+        return CanonicalHost("ipv4", _ipv4_text(number), notes.tuple())
     return CanonicalHost("ipv6", address.compressed, notes.tuple())
 
 
@@ -300,9 +311,8 @@ def _parse_name(s: str, notes: _Notes) -> str | None:
             return None
     if len(name) > 253:
         return None
-    for label in name.split("."):
-        if not label or len(label) > 63 or any(c not in _NAME_CHARS for c in label):
-            return None
+    if _NAME.fullmatch(name) is None:
+        return None
     if s.lower() != s:
         notes.add("upper-case")
     if idna:
@@ -401,6 +411,8 @@ def _address_hit(ip: str, port: int | None, via: str, notes: tuple[str, ...]) ->
 
 def _strip_suffix(name: str, suffixes: tuple[str, ...]) -> str:
     """The labels before a matching suffix ('' if none matches or nothing precedes it)."""
+    if not name.endswith(suffixes):  # cheap test first: no suffix ends the name, with or without its dot
+        return ""
     for suffix in suffixes:
         if name.endswith("." + suffix):
             return name[: -len(suffix) - 1]
