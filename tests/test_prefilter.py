@@ -9,6 +9,7 @@ without it.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import subprocess
@@ -69,13 +70,20 @@ def metadata_host_spelling(draw: st.DrawFn) -> str:
 
 
 def _row(draw: st.DrawFn, host: str) -> dict[str, object]:
-    where = draw(st.sampled_from(["process", "network-url", "network-ip", "http", "dns", "powershell"]))
+    where = draw(st.sampled_from(["process", "network-url", "network-ip", "http", "dns", "powershell",
+                                  "encoded-command"]))
     base: dict[str, object] = {"Timestamp": "2026-11-27T08:00:00.1234567Z", "DeviceName": "vm-1",
                                "ReportId": 1, "DeviceId": "0123456789abcdef0123456789abcdef01234567"}
     if where in ("process", "powershell"):
         path, template = draw(st.sampled_from(COMMANDS))
         command = template.format(h=_in_url(host) if "{h}/" in template or "{h}:" in template else host)
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        if where == "encoded-command":  # PowerShell -EncodedCommand: base64 of UTF-16LE, any spelling inside
+            encoded = base64.b64encode(command.encode("utf-16-le")).decode()
+            return {**base, "ActionType": "ProcessCreated", "FileName": "powershell.exe",
+                    "FolderPath": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+                    "ProcessCommandLine": f"powershell.exe -NoP -NonI -EncodedCommand {encoded}",
+                    "AccountName": "u", "InitiatingProcessFileName": "cmd.exe"}
         if where == "powershell":
             return {**base, "ActionType": "PowerShellCommand", "InitiatingProcessFileName": "powershell.exe",
                     "InitiatingProcessFolderPath": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
@@ -127,6 +135,22 @@ def test_gate_admits_every_text_the_extractor_resolves(host: str, template: tupl
         assert could_mention_metadata(text), text
 
 
+@settings(max_examples=500, deadline=None)
+@given(address=st.sampled_from(METADATA_V4), template=st.sampled_from(COMMANDS), shift=st.integers(0, 2),
+       urlsafe=st.booleans())
+def test_gate_admits_standard_hosts_in_utf8_base64(address: str, template: tuple[str, str], shift: int,
+                                                    urlsafe: bool) -> None:
+    """Base64 of UTF-8 text at any byte alignment: the literal spellings are still seen (see indicators)."""
+    raw = ("x" * shift + template[1].format(h=address)).encode()
+    encoded = (base64.urlsafe_b64encode(raw) if urlsafe else base64.b64encode(raw)).decode()
+    text = f"sh -c 'echo {encoded} | base64 -d | sh'"
+    assert could_mention_metadata(text), text
+    line = json.dumps({"Timestamp": "2026-11-27T08:00:00Z", "ActionType": "ProcessCreated",
+                       "FileName": "sh", "ProcessCommandLine": text}).encode()
+    for prefilter in PREFILTERS:
+        assert prefilter.plan(line + b"\n").spans, (prefilter.engine, line)
+
+
 def test_most_generated_rows_really_alert() -> None:
     """Guard against a vacuous property: the generator must mostly produce rows that alert."""
     alerting = 0
@@ -169,3 +193,19 @@ def test_scan_with_and_without_prefilter_is_identical(tmp_path: Path) -> None:
     assert {k: v for k, v in fast.summary.skipped.items() if k in problems} == {
         k: v for k, v in slow.summary.skipped.items() if k in problems}
     assert fast.summary.prefiltered > fast.summary.records // 2
+
+
+def test_encoded_powershell_alerts_through_the_prefilter(tmp_path: Path) -> None:
+    script = "Invoke-RestMethod -Headers @{Metadata='true'} -Uri 'http://169.254.169.254/metadata/identity/oauth2/token'"
+    encoded = base64.b64encode(script.encode("utf-16-le")).decode()
+    benign = base64.b64encode("Get-ChildItem C:\\Users | Measure-Object".encode("utf-16-le")).decode()
+    folder = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+    rows = [{"Timestamp": f"2026-11-27T08:00:0{i}Z", "DeviceName": "wks-1", "ActionType": "ProcessCreated",
+             "FileName": "powershell.exe", "FolderPath": folder,
+             "ProcessCommandLine": f"powershell.exe -NoP -EncodedCommand {body}", "AccountName": "u"}
+            for i, body in enumerate([encoded, benign])]
+    data = tmp_path / "enc.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = scan([str(data)], ScanOptions())
+    assert [(a.rule_id, a.severity.label, a.source.line) for a in result.alerts] == [("imds-command-line", "high", 1)]
+    assert result.alerts[0].endpoint.path_class == "token"

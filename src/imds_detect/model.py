@@ -69,6 +69,10 @@ class ProcessInfo:
     user: str = ""
     signer: str = ""
     sha256: str = ""
+    title: str = ""  # the name the process gave itself (Linux comm, 15 bytes) when the log has it
+    parent_pid: int | None = None
+    # True: inside a login session; False: a service outside any login (auditd auid unset); None: unknown.
+    login_session: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

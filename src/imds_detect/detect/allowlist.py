@@ -11,7 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..knowledge.agents import AGENTS, INTERPRETER_PATHS, NETWORK_TOOLS, SHELLS_AND_INTERPRETERS
+from ..knowledge.agents import (
+    AGENTS,
+    INTERPRETER_PATHS,
+    NETWORK_TOOLS,
+    SHELLS_AND_INTERPRETERS,
+    SYSTEM_PYTHON_PATHS,
+)
 from ..model import Event
 from .identity import exe_name, name_matches, path_matches, script_argument, tool_name
 
@@ -35,6 +41,11 @@ class AllowEntry:
     uri: re.Pattern[str] | None = None
     rules: tuple[str, ...] = ()  # rule ids it applies to; empty = every suppressible rule
     allow_interpreter: bool = False
+    # Daemon identity for logs without a command line (see AgentIdentity.daemon_titles).
+    titles: tuple[str, ...] = ()
+    parent_pids: tuple[int, ...] = ()
+    outside_login_session: bool = False
+    without_script: bool = False  # the command line, if any, names no script (none seen, or a rewritten title)
 
     def matches(self, event: Event, rule_id: str) -> bool:
         """Whether this entry suppresses `rule_id` raised on `event`."""
@@ -59,7 +70,19 @@ class AllowEntry:
             return False
         if self.user_agent and not self.user_agent.search(event.user_agent):
             return False
-        return not (self.uri and not self.uri.search(event.http_uri))
+        if self.uri and not self.uri.search(event.http_uri):
+            return False
+        return self._daemon_conditions_hold(event)
+
+    def _daemon_conditions_hold(self, event: Event) -> bool:
+        process = event.process
+        if self.titles and process.title not in self.titles:
+            return False
+        if self.parent_pids and process.parent_pid not in self.parent_pids:
+            return False
+        if self.outside_login_session and process.login_session is not False:
+            return False
+        return not (self.without_script and script_argument(process.command_line))
 
     def _runs_script(self, path: str, command_line: str) -> bool:
         if not path_matches(path, INTERPRETER_PATHS):
@@ -119,6 +142,21 @@ def default_entries() -> list[AllowEntry]:
         )
         for agent in AGENTS
         if agent.scripts
+    ] + [
+        AllowEntry(
+            id=f"{agent.id}-daemon",
+            description=(f"{agent.description} (system Python named {', '.join(agent.daemon_titles)}, started "
+                         "by init as root outside any login session, where the log shows no script argument)"),
+            paths=SYSTEM_PYTHON_PATHS,
+            titles=agent.daemon_titles,
+            parent_pids=(1,),
+            users=("root",),
+            outside_login_session=True,
+            without_script=True,
+            allow_interpreter=True,
+        )
+        for agent in AGENTS
+        if agent.daemon_titles
     ]
 
 

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, cast
 from ..detect.allowlist import Allowlist, default_entries
 from ..detect.detector import Detector
 from ..model import Alert, Event, Severity
-from ..sources.base import LineSource, SourceAdapter
+from ..sources.base import CountingSource, LineSource, ReadCounts, SourceAdapter
 from ..sources.base import Skip as SkipRecord
 from ..sources.mde import event_from_row
 from ..sources.registry import BY_NAME, detect_format
@@ -132,6 +132,14 @@ class Scanner:
         try:
             if self._line_oriented(adapter, head):
                 self._scan_lines(stream, adapter, name)  # type: ignore[arg-type]
+            elif hasattr(adapter, "parse_counted"):
+                counts = ReadCounts()
+                try:
+                    for event in cast(CountingSource, adapter).parse_counted(stream, name, self._on_skip, counts):
+                        self.summary.parsed += 1
+                        self.scan_event(event)
+                finally:
+                    self.summary.records += counts.records
             else:
                 for event in adapter.parse(stream, name, self._on_skip):
                     self.summary.records += 1

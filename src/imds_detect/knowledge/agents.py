@@ -26,7 +26,16 @@ class AgentIdentity:
     scripts: tuple[str, ...] = ()
     # Allowed even though the binary is a generic tool, because parent AND user pin it down.
     generic_tool: bool = False
+    # Interpreted daemons, for logs without their exec-time argv (auditd connect records of a long-running
+    # process whose execve predates the log; its PROCTITLE may be a rewritten title such as "(g_daemon)"):
+    # the names (Linux comm, cut to 15 bytes) the agent's interpreter process carries. Only allowed with a
+    # system Python path, init as the parent, root, no login session, and no script argument in sight (a
+    # command line that names a script must name the agent's script: see `scripts`).
+    daemon_titles: tuple[str, ...] = ()
 
+
+# System Python interpreters: the only executables a daemon_titles entry can allow.
+SYSTEM_PYTHON_PATHS: tuple[str, ...] = ("/usr/bin/python*", "/bin/python*", "/usr/libexec/platform-python*")
 
 # Interpreters that run script-based agents; only their script argument identifies the agent.
 INTERPRETER_PATHS: tuple[str, ...] = (
@@ -121,7 +130,8 @@ AGENTS: tuple[AgentIdentity, ...] = (
                    "/usr/bin/google_clock_skew_daemon", "/usr/bin/google_network_daemon"),
                   scripts=("/usr/bin/google_accounts_daemon", "/usr/bin/google_ip_forwarding_daemon",
                            "/usr/bin/google_clock_skew_daemon", "/usr/bin/google_network_daemon",
-                           "/usr/bin/google_metadata_script_runner", "/usr/bin/google_instance_setup")),
+                           "/usr/bin/google_metadata_script_runner", "/usr/bin/google_instance_setup"),
+                  daemon_titles=("google_accounts", "google_ip_forwa", "google_clock_sk", "google_network_")),
     AgentIdentity("gke-metadata-server", "gcp", "GKE workload identity metadata server",
                   ("gke-metadata-server",), ("/gke-metadata-server", "/usr/bin/gke-metadata-server")),
     AgentIdentity("oracle-cloud-agent", "oracle", "Oracle Cloud Agent",

@@ -15,11 +15,16 @@ Pattern groups:
   part's value, so `[0-9]{L1,}\\.[0-9]{L2,}...` per address and part count covers them; hex parts
   are covered by the `0x` marker;
 - encodings: percent escapes, `\\x`/`\\u` escapes, `&#` entities, and every non-ASCII character that
-  Unicode folding (NFKC, Unicode full stops, ignored code points) can turn into host characters.
+  Unicode folding (NFKC, Unicode full stops, ignored code points) can turn into host characters;
+- base64: the shape of base64-encoded UTF-16LE text (PowerShell `-EncodedCommand`, whatever it says), and
+  the literals above as they appear inside base64 of UTF-8 text at each of the three byte alignments
+  (standard and URL-safe alphabets). Numeric and escaped spellings inside UTF-8 base64 are not covered:
+  the full extraction finds them, the prefilter and the gate do not (scan with --no-prefilter for those).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import os
@@ -128,13 +133,42 @@ def folding_characters() -> tuple[str, ...]:
     return tuple(sorted(chars))
 
 
+_B64 = rb"[A-Za-z0-9+/]"
+# Base64 of UTF-16LE ASCII text, one 8-character period (6 bytes: c 0 c 0 c 0); five periods are 15
+# characters of text, shorter than any command that fetches a URL.
+UTF16_BASE64_SHAPE = rb"(?:" + _B64 + rb"[AQgw][AB]" + _B64 + rb"A[A-H][AEIMQUYcgkosw048]A){5}"
+MIN_BASE64_LITERAL = 6  # shorter stable runs would match too much ordinary text
+
+
+def base64_fragments(literal: bytes) -> set[bytes]:
+    """The base64 characters that `literal` alone determines, at each of the three byte alignments."""
+    fragments: set[bytes] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + literal + b"\0\0")
+        first = -(-offset * 8 // 6)  # the first character whose 6 bits all come from the literal
+        last = (offset + len(literal)) * 8 // 6  # one past the last such character
+        fragment = encoded[first:last]
+        if len(fragment) >= MIN_BASE64_LITERAL:
+            fragments |= {fragment, fragment.translate(bytes.maketrans(b"+/", b"-_"))}
+    return fragments
+
+
+@lru_cache(maxsize=1)
+def base64_patterns() -> tuple[bytes, ...]:
+    """Base64 forms: the UTF-16LE text shape, and every literal needle inside base64 of UTF-8 text."""
+    fragments: set[bytes] = set()
+    for needle in literal_needles():
+        fragments |= base64_fragments(needle.encode())
+    return (UTF16_BASE64_SHAPE,) + tuple(re.escape(fragment) for fragment in sorted(fragments))
+
+
 @lru_cache(maxsize=1)
 def strong_patterns() -> tuple[bytes, ...]:
     """Literal, encoding and Unicode-folding patterns: a match makes the text a candidate on its own."""
     literals = tuple(re.escape(n.encode()) for n in literal_needles())
     folding = tuple(re.escape(c.encode("utf-8")) for c in folding_characters())
     escaped = tuple(b"\\\\u%04x" % ord(c) for c in folding_characters() if ord(c) <= 0xFFFF)
-    return literals + ENCODING_PATTERNS + folding + escaped
+    return literals + ENCODING_PATTERNS + folding + escaped + base64_patterns()
 
 
 # Tokens that start with a digit, bounded by characters that are not part of a host (ASCII only: any

@@ -65,7 +65,7 @@ from typing import BinaryIO
 from ..model import Event
 from .auditd_events import FORMAT, Assembler, AssemblyStats
 from .auditd_records import TRACKED, RecordError, read_record, surely_other
-from .base import Skip, SkipSink, SourceAdapter
+from .base import ReadCounts, Skip, SkipSink, SourceAdapter
 
 __all__ = ["AUDITD_ADAPTER", "FORMAT", "AuditdAdapter", "AuditdParser"]
 
@@ -104,7 +104,7 @@ class AuditdParser:
     def stats(self) -> AssemblyStats:
         return self.assembler.stats
 
-    def events(self, stream: BinaryIO) -> Iterator[Event]:
+    def events(self, stream: BinaryIO, counts: ReadCounts | None = None) -> Iterator[Event]:
         """Every connect/execve event of `stream`, in the order of their first records.
 
         The loop handles the common lines inline: records of untracked types, and every record of an
@@ -115,6 +115,7 @@ class AuditdParser:
         open_events = assembler.open
         other = assembler.other
         number = 0
+        not_records = 0  # blank lines and ausearch decoration
         for lines in _blocks(stream):
             for line in lines:
                 number += 1
@@ -155,6 +156,7 @@ class AuditdParser:
                                     assembler.note_other(key, line, start)
                                     continue
                 elif _ignorable(line):
+                    not_records += 1
                     if line.startswith(b"----"):
                         assembler.separator()
                         if assembler.ready:
@@ -163,6 +165,8 @@ class AuditdParser:
                 self._slow(line, number)
                 if assembler.ready:
                     yield from self._drain()
+            if counts is not None:
+                counts.records = number - not_records
         assembler.finish()
         yield from self._drain()
 
@@ -240,6 +244,10 @@ class AuditdAdapter:
     def parse(self, stream: BinaryIO, file: str, on_skip: SkipSink) -> Iterator[Event]:
         """Every connect and execve event of the file, in the order of their first records."""
         yield from AuditdParser(file, on_skip).events(stream)
+
+    def parse_counted(self, stream: BinaryIO, file: str, on_skip: SkipSink, counts: ReadCounts) -> Iterator[Event]:
+        """As :meth:`parse`; `counts.records` follows the audit records (lines) read."""
+        yield from AuditdParser(file, on_skip).events(stream, counts)
 
 
 AUDITD_ADAPTER = AuditdAdapter()

@@ -134,6 +134,18 @@ def _int(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
+UNSET_AUID = frozenset({"4294967295", "-1", "unset"})
+
+
+def _login_session(auid: str) -> bool | None:
+    """Whether the process runs inside a login session: the audit login uid is set at login and inherited;
+    services started by init have it unset. None when the record does not say."""
+    auid = auid.strip('"')
+    if not auid:
+        return None
+    return auid not in UNSET_AUID
+
+
 class Assembler:
     """Groups records of one input into events and builds Events from connect and execve events."""
 
@@ -445,7 +457,8 @@ class Assembler:
                     return None  # nothing was executed and nothing says what was tried
                 exe, comm = "", basename(argv[0])[:COMM_LIMIT]
             process = ProcessInfo(name=program_name(comm, exe), path=exe, pid=pid, command_line=command_line,
-                                  parent_name=parent_name, parent_path=parent_path, user=user)
+                                  parent_name=parent_name, parent_path=parent_path, user=user, title=comm,
+                                  parent_pid=_int(ppid), login_session=_login_session(fields.get("auid", "")))
             return Event(EventKind.PROCESS, moment, source, host=host, user=user, process=process,
                          action=f"execve{result}", raw=self._raw(pending, notes))
         address = pending.sockaddr
@@ -453,7 +466,8 @@ class Assembler:
             return None  # connect() on a unix/netlink socket, or its SOCKADDR was lost: no remote to judge
         command_line = self._command_line(_pid_key(host, pid_text), exe, pending.proctitle)
         process = ProcessInfo(name=program_name(comm, exe), path=exe, pid=pid, command_line=command_line,
-                              parent_name=parent_name, parent_path=parent_path, user=user)
+                              parent_name=parent_name, parent_path=parent_path, user=user, title=comm,
+                              parent_pid=_int(ppid), login_session=_login_session(fields.get("auid", "")))
         if pid is not None:
             self._know(_pid_key(host, pid_text), exe, comm, None)
         return Event(EventKind.NETWORK, moment, source, host=host, user=user, process=process,

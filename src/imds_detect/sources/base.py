@@ -40,6 +40,23 @@ class SourceAdapter(Protocol):
         ...
 
 
+@dataclass(slots=True)
+class ReadCounts:
+    """What a multi-line format read: its own records (e.g. audit record lines), most of which build no
+    event. Skipped records are among them."""
+
+    records: int = 0
+
+
+class CountingSource(SourceAdapter, Protocol):
+    """A format whose records are not one event each (auditd: many lines make one event, most events are
+    of no interest): it counts what it read so that the summary does not call a busy log empty."""
+
+    def parse_counted(self, stream: BinaryIO, file: str, on_skip: SkipSink, counts: ReadCounts) -> Iterator[Event]:
+        """As :meth:`SourceAdapter.parse`, adding every record read to `counts`."""
+        ...
+
+
 class LineSource(SourceAdapter, Protocol):
     """A format with one record per line: the engine may prefilter raw lines and parse only candidates.
 
