@@ -133,13 +133,14 @@ class Scanner:
             if self._line_oriented(adapter, head):
                 self._scan_lines(stream, adapter, name)  # type: ignore[arg-type]
             elif hasattr(adapter, "parse_counted"):
-                counts = ReadCounts()
+                counts = ReadCounts(exhaustive=not self.options.prefilter)
                 try:
                     for event in cast(CountingSource, adapter).parse_counted(stream, name, self._on_skip, counts):
                         self.summary.parsed += 1
                         self.scan_event(event)
                 finally:
                     self.summary.records += counts.records
+                    self._see_time(counts.newest)
             else:
                 for event in adapter.parse(stream, name, self._on_skip):
                     self.summary.records += 1

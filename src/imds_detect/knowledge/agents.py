@@ -148,12 +148,18 @@ AGENTS: tuple[AgentIdentity, ...] = (
 _GENERIC_NAMES = frozenset({"python", "python3", "python2.7", "agent", "curl"})
 
 
+def _by_name() -> dict[str, tuple[AgentIdentity, ...]]:
+    names: dict[str, list[AgentIdentity]] = {}
+    for agent in AGENTS:
+        for agent_name in agent.names:
+            if agent_name not in _GENERIC_NAMES and agent not in names.setdefault(agent_name, []):
+                names[agent_name].append(agent)
+    return {agent_name: tuple(agents) for agent_name, agents in names.items()}
+
+
 def agents_named(name: str) -> tuple[AgentIdentity, ...]:
     """Agents whose distinctive executable name is `name` (case-insensitive)."""
-    lowered = name.lower()
-    if lowered in _GENERIC_NAMES:
-        return ()
-    return tuple(agent for agent in AGENTS if lowered in agent.names)
+    return _AGENTS_BY_NAME.get(name.lower(), ())
 
 
 def distinctive_agent_names() -> tuple[str, ...]:
@@ -215,3 +221,6 @@ WRITABLE_DIRS: tuple[str, ...] = (
     "/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/", "/home/", "/root/",
     "c:/users/", "c:/windows/temp/", "c:/programdata/", "c:/perflogs/", "c:/$recycle.bin/",
 )
+
+
+_AGENTS_BY_NAME = _by_name()

@@ -63,8 +63,19 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..model import Event
-from .auditd_events import FORMAT, Assembler, AssemblyStats
-from .auditd_records import TRACKED, RecordError, read_record, surely_other
+from .auditd_events import FORMAT, LIGHT, Assembler, AssemblyStats
+from .auditd_records import (
+    CONNECT,
+    EXECVE,
+    GS,
+    TRACKED,
+    RecordError,
+    moment_of,
+    read_record,
+    surely_connect,
+    surely_execve,
+    surely_other,
+)
 from .base import ReadCounts, Skip, SkipSink, SourceAdapter
 
 __all__ = ["AUDITD_ADAPTER", "FORMAT", "AuditdAdapter", "AuditdParser"]
@@ -72,6 +83,12 @@ __all__ = ["AUDITD_ADAPTER", "FORMAT", "AuditdAdapter", "AuditdParser"]
 READ_BLOCK = 1 << 20
 MAX_LINE = 1 << 18  # kernel records stay under 9 KB; ENRICHED and interpreted lines a little more
 _SNIFF_LINES = 20
+GS_BYTE = GS.encode()
+
+
+def _node(line: bytes, start: int) -> str:
+    """The ``node=`` name of a line whose record starts at `start` ("" without a prefix)."""
+    return line[5: start - 1].decode("utf-8", "replace") if start else ""
 
 
 def _record_start(line: bytes) -> bool:
@@ -95,9 +112,10 @@ def _ignorable(line: bytes) -> bool:
 class AuditdParser:
     """One pass over one audit log: lines -> records -> events. ``stats`` tells how events were closed."""
 
-    def __init__(self, file: str, on_skip: SkipSink, **window: int) -> None:
+    def __init__(self, file: str, on_skip: SkipSink, light: bool = False, **window: int) -> None:
         self.file = file
         self.on_skip = on_skip
+        self.light = light  # close harmless connect/execve events unparsed (the prefilter); False: build every event
         self.assembler = Assembler(file, on_skip, **window)
 
     @property
@@ -141,20 +159,40 @@ class AuditdParser:
                                 if kind == b"EOE":
                                     del other[key]
                                 continue  # an event of another syscall
+                            pending = open_events.get(key)
                             if kind == b"EOE":
-                                pending = open_events.get(key)
                                 if pending is not None:
                                     assembler.end(pending)
                                     if assembler.ready:
                                         yield from self._drain()
                                 continue  # (an EOE of an event without tracked records needs nothing)
+                            if pending is not None and pending.call is LIGHT:
+                                continue  # an event already judged harmless
                             if (kind == b"SYSCALL" and key not in open_events
                                     and line.startswith(b"): arch=", close)):
                                 head = line[close + 8: close + 64].split(b" ", 2)
-                                if (len(head) == 3 and head[1].startswith(b"syscall=")
-                                        and surely_other(head[0], head[1][8:])):
-                                    assembler.note_other(key, line, start)
-                                    continue
+                                if len(head) == 3 and head[1].startswith(b"syscall="):
+                                    if surely_other(head[0], head[1][8:]):
+                                        assembler.note_other(key, line, start)
+                                        continue
+                                    number_text = head[1][8:]
+                                    call = (CONNECT if surely_connect(head[0], number_text) else
+                                            EXECVE if surely_execve(head[0], number_text) else "")
+                                    if (self.light and call and GS_BYTE not in line
+                                            and assembler.defer_syscall(key, line, number, _node(line, start),
+                                                                        line[space + 11: close], call)):
+                                        if assembler.ready:
+                                            yield from self._drain()
+                                        continue
+                            elif kind == b"SOCKADDR" and line.startswith(b"): saddr=", close):
+                                if pending is not None and pending.deferred is not None:
+                                    end = line.find(b" ", close + 9)
+                                    if assembler.light_sockaddr(pending, line[close + 9: end if end > 0 else None]):
+                                        continue
+                            elif (kind == b"EXECVE" and line.startswith(b"): argc=", close) and pending is not None
+                                    and pending.deferred is not None and GS_BYTE not in line
+                                    and assembler.light_execve(pending, line[close + 3:])):
+                                continue
                 elif _ignorable(line):
                     not_records += 1
                     if line.startswith(b"----"):
@@ -169,6 +207,8 @@ class AuditdParser:
                 counts.records = number - not_records
         assembler.finish()
         yield from self._drain()
+        if counts is not None and assembler.light_newest_ms >= 0:
+            counts.newest = moment_of(assembler.light_newest_ms)
 
     def _slow(self, line: bytes, number: int) -> None:
         """A line the fast path did not settle: parse it fully and hand it to the assembler."""
@@ -247,7 +287,7 @@ class AuditdAdapter:
 
     def parse_counted(self, stream: BinaryIO, file: str, on_skip: SkipSink, counts: ReadCounts) -> Iterator[Event]:
         """As :meth:`parse`; `counts.records` follows the audit records (lines) read."""
-        yield from AuditdParser(file, on_skip).events(stream, counts)
+        yield from AuditdParser(file, on_skip, light=not counts.exhaustive).events(stream, counts)
 
 
 AUDITD_ADAPTER = AuditdAdapter()

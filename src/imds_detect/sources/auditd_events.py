@@ -27,9 +27,14 @@ recognise late records) by :data:`CLOSED_MEMORY`, and the pid -> process map (pa
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
+from ..knowledge.agents import agents_named
+from ..knowledge.endpoints import address_info
+from ..knowledge.indicators import could_mention_metadata
 from ..model import Event, EventKind, ProcessInfo, SourceRef
 from .auditd_process import (
     COMM_LIMIT,
@@ -44,6 +49,7 @@ from .auditd_process import (
     take_execve,
 )
 from .auditd_records import (
+    CONNECT,
     EXECVE,
     OTHER,
     Record,
@@ -56,6 +62,7 @@ from .auditd_records import (
     interpreted_fields,
     moment_of,
     raw_fields,
+    read_record,
     sockaddr_from_hex,
     sockaddr_from_text,
     surely_other,
@@ -75,6 +82,8 @@ CLOSED_MEMORY = 4096
 OTHER_MEMORY = 4096
 PID_TEXT_LIMIT = 600
 UNKNOWN_ARCH = "unknown-arch"
+# A connect whose SOCKADDR is no metadata endpoint: closed without parsing (the prefilter's verdict).
+LIGHT = "light"
 
 Key = bytes  # Record.key: node prefix + stamp
 
@@ -110,6 +119,11 @@ class _Pending:
     proctitle: str | None = None
     cwd: str = ""
     broken: bool = False  # a record of it was skipped: no second skip for the same event
+    deferred: bytes | None = None  # a connect's SYSCALL line, not parsed until the event proves relevant
+    deferred_line: int = 0
+    deferred_call: str = ""  # CONNECT or EXECVE, as the deferred line's arch and syscall number say
+    # A light event's pid map update, applied when it closes (when a parsed event would make it).
+    light_known: tuple[bytes, str, str, tuple[str, ...]] | None = None
     records: int = 0
     raw: list[str] = field(default_factory=list)
     raw_size: int = 0
@@ -132,6 +146,40 @@ def _user(fields: dict[str, str], enriched: dict[str, str] | None, interpreted: 
 
 def _int(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
+
+
+@dataclass(slots=True)
+class _LazyConnect:
+    """A pid map entry from a light connect: its raw ``comm=... exe=...`` text over the previous entry."""
+
+    text: bytes
+    previous: Known | bytes | None
+
+
+def could_be_metadata(address: SockAddr) -> bool:
+    """Whether a connect to `address` (any port) could reach a metadata endpoint: its IP, unwrapped from
+    IPv4-mapped or -compatible IPv6, is one of the knowledge base's addresses."""
+    ip = address.ip
+    if address.family == "inet6":
+        value = ipaddress.IPv6Address(ip)
+        embedded = value.ipv4_mapped or (ipaddress.IPv4Address(int(value)) if 0xFFFF < int(value) < 1 << 32 else None)
+        ip = str(embedded) if embedded is not None else value.compressed
+    return address_info(ip) is not None
+
+
+LIGHT_EXECVE_LIMIT = 16384  # longer EXECVE records take the full path (argument limits, evidence)
+_QUOTED_ARG = re.compile(rb' a(\d+)="([^"]*)"')
+_UNQUOTED_ARG = re.compile(rb' a\d+=[^"]')
+
+
+def _quoted(line: bytes, marker: bytes) -> bytes | None:
+    """The value of a double-quoted field (`marker` ends with the opening quote), or None."""
+    start = line.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    end = line.find(b'"', start)
+    return line[start:end] if end >= 0 else None
 
 
 UNSET_AUID = frozenset({"4294967295", "-1", "unset"})
@@ -170,7 +218,8 @@ class Assembler:
         self._newest: dict[str, int] = {}  # node -> newest audit time seen (ms)
         # pid -> what was last seen of it: a Known, or the raw SYSCALL line of another syscall (parsed
         # only if that pid is ever looked up as a parent). LRU, bounded by max_pids.
-        self._pids: OrderedDict[bytes, Known | bytes] = OrderedDict()
+        self._pids: OrderedDict[bytes, Known | bytes | _LazyConnect] = OrderedDict()
+        self.light_newest_ms = -1  # the newest time of IP connects closed unparsed (they are events too)
 
     # -- intake ---------------------------------------------------------------------------------
     def add(self, record: Record, line: int, text: bytes) -> None:
@@ -185,8 +234,13 @@ class Assembler:
         elif record.kind == "EOE":
             self._close(pending, "eoe")
             return
-        if pending.call == OTHER:
-            return  # a syscall imds-detect does not use: its records are passed over
+        if pending.call == OTHER or pending.call == LIGHT:
+            return  # a syscall imds-detect does not use (or cannot alert on): its records are passed over
+        if pending.deferred is not None:
+            self._promote(pending)
+        self._feed(pending, record, line, text)
+
+    def _feed(self, pending: _Pending, record: Record, line: int, text: bytes) -> None:
         pending.records += 1
         if pending.records > MAX_RECORDS:
             return
@@ -204,6 +258,120 @@ class Assembler:
     def end(self, pending: _Pending) -> None:
         """The EOE record of an open event."""
         self._close(pending, "eoe")
+
+    def defer_syscall(self, key: Key, line: bytes, number: int, node: str, stamp: bytes, call: str) -> bool:
+        """Open the event of a raw connect SYSCALL `line` without parsing it (False: parse it now instead).
+
+        The line is parsed when the event turns out to matter; :meth:`light_sockaddr` closes it unparsed
+        when its SOCKADDR is not a metadata endpoint. Bookkeeping (order, windows, record index) is the
+        same as for a parsed event, so results do not depend on this shortcut.
+        """
+        if key in self._closed:
+            return False
+        record = Record(node, "SYSCALL", stamp, key, "", "", False)
+        pending = self._start(record, number)
+        if pending is None:
+            return True  # a bad stamp: reported by _start
+        pending.deferred = line
+        pending.deferred_line = number
+        pending.deferred_call = call
+        return True
+
+    def light_sockaddr(self, pending: _Pending, value: bytes) -> bool:
+        """The raw saddr hex `value` of a deferred connect: True when it closes the event as harmless.
+
+        Harmless: a well-formed IP address that no metadata endpoint uses (whatever the port), or a
+        non-IP family, and a SYSCALL line that has the fields a parsed event needs. The process is still
+        remembered for parent lookups, as a parsed connect would be.
+        """
+        deferred = pending.deferred
+        if deferred is None or pending.call is not None or pending.deferred_call != CONNECT:
+            return False
+        if (b" pid=" not in deferred or b" comm=" not in deferred or b" exe=" not in deferred
+                or not deferred.isascii()):
+            return False
+        try:
+            address = sockaddr_from_hex(value.decode("ascii"))
+        except (RecordError, UnicodeDecodeError, ValueError):
+            return False
+        if address is not None and could_be_metadata(address):
+            return False
+        pending.call = LIGHT
+        if address is None:  # a unix/netlink connect: no event, no pid map update
+            pending.deferred = None
+        else:  # a parsed IP connect becomes an event and updates the pid map (lazily, at close)
+            self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
+        return True
+
+    def light_execve(self, pending: _Pending, payload: bytes) -> bool:
+        """The fields of the first EXECVE record of a deferred execve: True when it closes the event as
+        harmless: a successful execve whose quoted arguments all sit in this record, whose command line
+        cannot mention a metadata endpoint and whose program bears no agent's name. The pid map learns
+        its executable, comm and argv as it would from the parsed event."""
+        deferred = pending.deferred
+        if (deferred is None or pending.call is not None or pending.deferred_call != EXECVE
+                or len(payload) > LIGHT_EXECVE_LIMIT
+                or b" success=yes " not in deferred or b"_len=" in payload or b"]=" in payload
+                or not payload.isascii() or not deferred.isascii()):
+            return False
+        comm = _quoted(deferred, b' comm="')
+        exe = _quoted(deferred, b' exe="')
+        pid_at = deferred.find(b" pid=")
+        if comm is None or exe is None or pid_at < 0 or not payload.startswith(b"argc="):
+            return False
+        space = payload.find(b" ")
+        argc_text = payload[5:space] if space > 0 else b""
+        args = _QUOTED_ARG.findall(payload)
+        if not argc_text.isdigit() or len(args) != int(argc_text) or not args or _UNQUOTED_ARG.search(payload):
+            return False
+        argv = [value.decode("ascii") for index, value in args]
+        if [int(index) for index, _ in args] != list(range(len(args))):
+            return False
+        exe_text = clean_exe(exe.decode("ascii", "replace"))
+        comm_text = comm.decode("ascii", "replace")
+        if (could_mention_metadata(join_argv(argv)) or agents_named(comm_text) or agents_named(basename(exe_text))
+                or agents_named(program_name(comm_text, exe_text))):
+            return False
+        end = deferred.find(b" ", pid_at + 5)
+        pid_text = deferred[pid_at + 5: end if end >= 0 else len(deferred)]
+        if not pid_text.isdigit():
+            return False
+        pending.call = LIGHT
+        pending.deferred = None
+        self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
+        pending.light_known = (_pid_key(pending.node, pid_text.decode("ascii")), exe_text, comm_text, tuple(argv))
+        return True
+
+    def _remember_lazily(self, line: bytes, pending: _Pending) -> None:
+        """What `_know(pid, exe, comm, None)` would record, from the raw SYSCALL line, decoded on lookup."""
+        begin = line.find(b" pid=")
+        comm = line.find(b" comm=")
+        end = line.find(b" ", begin + 5)
+        pid_text = line[begin + 5: end if end >= 0 else len(line)]
+        if not pid_text.isdigit():
+            return
+        pid = _pid_key(pending.node, pid_text.decode("ascii"))
+        previous = self._pids.get(pid)
+        if isinstance(previous, _LazyConnect):  # resolve it now: one lazy level per pid at most
+            previous = self._known(pid)
+        self._pids[pid] = _LazyConnect(line[comm: comm + PID_TEXT_LIMIT], previous)
+        self._pids.move_to_end(pid)
+        if len(self._pids) > self.max_pids:
+            self._pids.popitem(last=False)
+
+    def _promote(self, pending: _Pending) -> None:
+        """Parse the deferred SYSCALL line of `pending` as the slow path would have."""
+        line, number = pending.deferred, pending.deferred_line
+        pending.deferred = None
+        assert line is not None
+        try:
+            record = read_record(line)
+        except RecordError as error:
+            self._skip(error, number)
+            pending.broken = True
+            return
+        if record is not None:
+            self._feed(pending, record, number, line)
 
     def broken(self, record: Record, line: int) -> None:
         """A record of this event could not be read (already reported): do not report the event again."""
@@ -353,6 +521,8 @@ class Assembler:
         end = line.find(b" ", begin + 5)
         pid = line[:start] + line[begin + 5: end if end >= 0 else len(line)]  # pids are per node
         pids = self._pids
+        if isinstance(pids.get(pid), _LazyConnect):
+            self._known(pid)
         if isinstance(pids.get(pid), Known):  # keeps the argv of its execve
             pids.move_to_end(pid)
             return
@@ -384,6 +554,8 @@ class Assembler:
         value = self._pids.get(pid)
         if value is None or isinstance(value, Known):
             return value
+        if isinstance(value, _LazyConnect):
+            return self._known_connect(pid, value)
         text = value.decode("utf-8", "replace")
         try:
             known = Known(clean_exe(decode_value(_find_field(text, " exe="), "exe")),
@@ -394,15 +566,46 @@ class Assembler:
         self._pids[pid] = known
         return known
 
+    def _known_connect(self, pid: bytes, lazy: _LazyConnect) -> Known | None:
+        """`_know(pid, exe, comm, None)` of a light connect, applied now: the argv of the earlier entry is kept
+        when it ran the same executable."""
+        previous = lazy.previous
+        if isinstance(previous, bytes):
+            self._pids[pid] = previous
+            previous_known = self._known(pid)
+        else:
+            previous_known = previous
+        text = lazy.text.decode("utf-8", "replace")
+        try:
+            exe = clean_exe(decode_value(_find_field(text, " exe="), "exe"))
+            comm = decode_value(_find_field(text, " comm="), "comm")
+        except RecordError:
+            if previous_known is None:
+                self._pids.pop(pid, None)
+            else:
+                self._pids[pid] = previous_known
+            return previous_known
+        argv = previous_known.argv if previous_known is not None and previous_known.exe == exe else ()
+        known = self._pids[pid] = Known(exe, comm, argv)
+        return known
+
     # -- closing --------------------------------------------------------------------------------
     def _close(self, pending: _Pending, how: str) -> None:
+        if pending.call == LIGHT:
+            if pending.light_known is not None:
+                self._know(*pending.light_known)
+            elif pending.deferred is not None:
+                self._remember_lazily(pending.deferred, pending)
+            pending.deferred = None
+        elif pending.deferred is not None:
+            self._promote(pending)
         del self.open[pending.key]
         self.stats.closed[how] += 1
         self._closed[pending.key] = pending.call != OTHER
         if len(self._closed) > CLOSED_MEMORY:
             self._closed.popitem(last=False)
         event = None
-        if pending.call != OTHER:
+        if pending.call != OTHER and pending.call != LIGHT:
             try:
                 event = self._build(pending)
             except RecordError as error:

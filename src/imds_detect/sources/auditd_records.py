@@ -39,6 +39,8 @@ __all__ = [
     "read_record",
     "sockaddr_from_hex",
     "sockaddr_from_text",
+    "surely_connect",
+    "surely_execve",
     "surely_other",
     "unescape_interpreted",
 ]
@@ -364,6 +366,32 @@ _SOCKETCALL_CONNECT = frozenset(("3", "0x3", "connect"))
 
 
 _RELEVANT_BYTES = {arch.encode(): frozenset(n.encode() for n in numbers) for arch, numbers in _RELEVANT.items()}
+# Raw arch text -> the numbers of connect() itself (not socketcall, whose a0 decides).
+_CONNECT_BYTES = {
+    format(arch, "x").encode(): frozenset(str(n).encode() for n, call in table.items() if call == CONNECT)
+    | (frozenset({str(42 | _X32_BIT).encode()}) if arch == 0xC000003E else frozenset())
+    for arch, (_, table) in ARCHES.items()
+}
+
+
+_EXECVE_BYTES = {
+    format(arch, "x").encode(): frozenset(str(n).encode() for n, call in table.items() if call == EXECVE)
+    | (frozenset({str(n | _X32_BIT).encode() for n in _X32 if _X32[n] == EXECVE}) if arch == 0xC000003E
+       else frozenset())
+    for arch, (_, table) in ARCHES.items()
+}
+
+
+def surely_execve(arch: bytes, syscall: bytes) -> bool:
+    """Whether raw ``arch``/``syscall`` values name execve() or execveat() on a known arch."""
+    numbers = _EXECVE_BYTES.get(arch)
+    return numbers is not None and syscall in numbers
+
+
+def surely_connect(arch: bytes, syscall: bytes) -> bool:
+    """Whether raw ``arch``/``syscall`` values name connect() on a known arch."""
+    numbers = _CONNECT_BYTES.get(arch)
+    return numbers is not None and syscall in numbers
 
 
 def surely_other(arch: str | bytes, syscall: str | bytes) -> bool:

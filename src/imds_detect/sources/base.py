@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from ..model import Event
@@ -45,7 +46,9 @@ class ReadCounts:
     """What a multi-line format read: its own records (e.g. audit record lines), most of which build no
     event. Skipped records are among them."""
 
+    exhaustive: bool = False  # set by the caller: build every event, no shortcut (--no-prefilter)
     records: int = 0
+    newest: datetime | None = None  # the newest time of events the adapter judged harmless without building them
 
 
 class CountingSource(SourceAdapter, Protocol):
