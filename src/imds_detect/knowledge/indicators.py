@@ -311,7 +311,11 @@ def _strong_gate() -> PatternSet:
 
 def could_mention_metadata(text: str) -> bool:
     """False only when `text` cannot name a metadata endpoint, path, variable or agent in any spelling."""
-    data = text.encode("utf-8", "surrogatepass")
+    return could_mention_bytes(text.encode("utf-8", "surrogatepass"))
+
+
+def could_mention_bytes(data: bytes) -> bool:
+    """`could_mention_metadata` for UTF-8 bytes."""
     return _strong_gate().search(data) or numbers_name_metadata(data)
 
 

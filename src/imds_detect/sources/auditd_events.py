@@ -33,8 +33,8 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
 from ..knowledge.agents import agents_named
-from ..knowledge.endpoints import address_info
-from ..knowledge.indicators import could_mention_metadata
+from ..knowledge.endpoints import ADDRESSES, address_info
+from ..knowledge.indicators import could_mention_bytes
 from ..model import Event, EventKind, ProcessInfo, SourceRef
 from .auditd_process import (
     COMM_LIMIT,
@@ -122,8 +122,6 @@ class _Pending:
     deferred: bytes | None = None  # a connect's SYSCALL line, not parsed until the event proves relevant
     deferred_line: int = 0
     deferred_call: str = ""  # CONNECT or EXECVE, as the deferred line's arch and syscall number say
-    # A light event's pid map update, applied when it closes (when a parsed event would make it).
-    light_known: tuple[bytes, str, str, tuple[str, ...]] | None = None
     records: int = 0
     raw: list[str] = field(default_factory=list)
     raw_size: int = 0
@@ -167,6 +165,15 @@ def could_be_metadata(address: SockAddr) -> bool:
     return address_info(ip) is not None
 
 
+_INET = frozenset({b"0200", b"0002"})
+_INET6 = frozenset({b"0A00", b"000A", b"0a00", b"000a"})
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+_ZERO_80 = b"0" * 20
+_MAPPED_OR_ZERO = frozenset({b"FFFF", b"0000"})
+_V4_HEX = frozenset(f"{int(ipaddress.ip_address(a.address)):08X}".encode() for a in ADDRESSES
+                    if ipaddress.ip_address(a.address).version == 4)
+_V6_HEX = frozenset(f"{int(ipaddress.ip_address(a.address)):032X}".encode() for a in ADDRESSES
+                    if ipaddress.ip_address(a.address).version == 6)
 LIGHT_EXECVE_LIMIT = 16384  # longer EXECVE records take the full path (argument limits, evidence)
 _QUOTED_ARG = re.compile(rb' a(\d+)="([^"]*)"')
 _UNQUOTED_ARG = re.compile(rb' a\d+=[^"]')
@@ -260,29 +267,43 @@ class Assembler:
         self._close(pending, "eoe")
 
     def defer_syscall(self, key: Key, line: bytes, number: int, node: str, stamp: bytes, call: str) -> bool:
-        """Open the event of a raw connect SYSCALL `line` without parsing it (False: parse it now instead).
+        """Open the event of a raw connect/execve SYSCALL `line` without parsing it (False: parse it instead).
 
-        The line is parsed when the event turns out to matter; :meth:`light_sockaddr` closes it unparsed
-        when its SOCKADDR is not a metadata endpoint. Bookkeeping (order, windows, record index) is the
-        same as for a parsed event, so results do not depend on this shortcut.
+        The line is parsed when the event turns out to matter; :meth:`light_sockaddr` and
+        :meth:`light_execve` close it unparsed when it cannot alert. Bookkeeping (order, windows, record
+        index) is the same as for a parsed event, so results do not depend on this shortcut.
         """
         if key in self._closed:
             return False
-        record = Record(node, "SYSCALL", stamp, key, "", "", False)
-        pending = self._start(record, number)
-        if pending is None:
-            return True  # a bad stamp: reported by _start
+        dot = stamp.find(b".")
+        colon = stamp.find(b":", dot + 1)
+        seconds, millis, serial = stamp[:dot], stamp[dot + 1: colon], stamp[colon + 1:]
+        if not (dot > 0 and colon > 0 and seconds.isdigit() and millis.isdigit() and len(millis) <= 3
+                and serial.isdigit()):
+            return False  # the full path reports the bad stamp
+        milliseconds = int(seconds) * 1000 + int(millis.ljust(3, b"0"))
+        newest = self._newest.get(node)
+        if newest is None or milliseconds > newest:
+            newest = self._newest[node] = milliseconds
+        pending = _Pending(self._next_seq, self._events, key, node, number, milliseconds, newest)
         pending.deferred = line
         pending.deferred_line = number
         pending.deferred_call = call
+        self._next_seq += 1
+        self._events += 1
+        self.open[key] = pending
+        self.stats.opened += 1
+        self._expire()
+        if len(self.open) > self.stats.max_open:
+            self.stats.max_open = len(self.open)
         return True
 
     def light_sockaddr(self, pending: _Pending, value: bytes) -> bool:
         """The raw saddr hex `value` of a deferred connect: True when it closes the event as harmless.
 
-        Harmless: a well-formed IP address that no metadata endpoint uses (whatever the port), or a
-        non-IP family, and a SYSCALL line that has the fields a parsed event needs. The process is still
-        remembered for parent lookups, as a parsed connect would be.
+        Harmless: a well-formed IP address that no metadata endpoint uses (whatever the port, IPv4-mapped
+        and -compatible IPv6 unwrapped), or a non-IP family; and a SYSCALL line that has the fields a parsed
+        event needs. The process is still remembered for parent lookups, as a parsed connect would be.
         """
         deferred = pending.deferred
         if deferred is None or pending.call is not None or pending.deferred_call != CONNECT:
@@ -290,57 +311,70 @@ class Assembler:
         if (b" pid=" not in deferred or b" comm=" not in deferred or b" exe=" not in deferred
                 or not deferred.isascii()):
             return False
-        try:
-            address = sockaddr_from_hex(value.decode("ascii"))
-        except (RecordError, UnicodeDecodeError, ValueError):
-            return False
-        if address is not None and could_be_metadata(address):
-            return False
-        pending.call = LIGHT
-        if address is None:  # a unix/netlink connect: no event, no pid map update
+        family = value[:4]
+        if family in _INET:
+            if len(value) < 16 or len(value) % 2 or not _HEX.fullmatch(value) or value[8:16].upper() in _V4_HEX:
+                return False
+        elif family in _INET6:
+            if len(value) < 48 or len(value) % 2 or not _HEX.fullmatch(value):
+                return False
+            address = value[16:48].upper()
+            if address in _V6_HEX or (address.startswith(_ZERO_80) and address[20:24] in _MAPPED_OR_ZERO
+                                      and address[24:] in _V4_HEX):
+                return False
+        elif len(value) < 4 or value[:2] == value[2:4] or b"00" not in (value[:2], value[2:4]):
+            return False  # no readable family: the full path reports it
+        else:  # a unix/netlink/... connect: no event, no pid map update
+            pending.call = LIGHT
             pending.deferred = None
-        else:  # a parsed IP connect becomes an event and updates the pid map (lazily, at close)
-            self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
+            return True
+        pending.call = LIGHT  # an IP connect: an event, and a pid map update when it closes
+        self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
         return True
 
     def light_execve(self, pending: _Pending, payload: bytes) -> bool:
         """The fields of the first EXECVE record of a deferred execve: True when it closes the event as
-        harmless: a successful execve whose quoted arguments all sit in this record, whose command line
-        cannot mention a metadata endpoint and whose program bears no agent's name. The pid map learns
-        its executable, comm and argv as it would from the parsed event."""
+        harmless: a successful execve whose quoted arguments all sit in this record, whose arguments
+        cannot mention a metadata endpoint (the gate runs on the record text, which holds each argument
+        verbatim) and whose program bears no agent's name. The pid map learns its executable, comm and
+        argv when it closes, as it would from the parsed event."""
         deferred = pending.deferred
         if (deferred is None or pending.call is not None or pending.deferred_call != EXECVE
-                or len(payload) > LIGHT_EXECVE_LIMIT
-                or b" success=yes " not in deferred or b"_len=" in payload or b"]=" in payload
-                or not payload.isascii() or not deferred.isascii()):
+                or len(payload) > LIGHT_EXECVE_LIMIT or b" success=yes " not in deferred or b"_len=" in payload
+                or b"]=" in payload or not payload.isascii() or not deferred.isascii()
+                or _UNQUOTED_ARG.search(payload) or b" pid=" not in deferred):
             return False
         comm = _quoted(deferred, b' comm="')
         exe = _quoted(deferred, b' exe="')
-        pid_at = deferred.find(b" pid=")
-        if comm is None or exe is None or pid_at < 0 or not payload.startswith(b"argc="):
+        if comm is None or exe is None or could_mention_bytes(payload):
             return False
+        exe_text = exe.decode("ascii")
+        comm_text = comm.decode("ascii")
+        if agents_named(comm_text) or agents_named(exe_text.rsplit("/", 1)[-1]):
+            return False  # (program_name is comm or the exe's name: both are checked)
+        pending.call = LIGHT
+        pending.deferred = deferred + b"\n" + payload  # decoded when it closes
+        self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
+        return True
+
+    def _know_light_execve(self, pending: _Pending, text: bytes) -> None:
+        """The pid map update of a light execve, from its SYSCALL line and EXECVE fields."""
+        deferred, _, payload = text.partition(b"\n")
         space = payload.find(b" ")
-        argc_text = payload[5:space] if space > 0 else b""
+        argc_text = payload[5:space] if space > 0 else payload[5:]
         args = _QUOTED_ARG.findall(payload)
-        if not argc_text.isdigit() or len(args) != int(argc_text) or not args or _UNQUOTED_ARG.search(payload):
-            return False
-        argv = [value.decode("ascii") for index, value in args]
-        if [int(index) for index, _ in args] != list(range(len(args))):
-            return False
-        exe_text = clean_exe(exe.decode("ascii", "replace"))
-        comm_text = comm.decode("ascii", "replace")
-        if (could_mention_metadata(join_argv(argv)) or agents_named(comm_text) or agents_named(basename(exe_text))
-                or agents_named(program_name(comm_text, exe_text))):
-            return False
+        comm = _quoted(deferred, b' comm="') or b""
+        exe = _quoted(deferred, b' exe="') or b""
+        pid_at = deferred.find(b" pid=")
         end = deferred.find(b" ", pid_at + 5)
         pid_text = deferred[pid_at + 5: end if end >= 0 else len(deferred)]
         if not pid_text.isdigit():
-            return False
-        pending.call = LIGHT
-        pending.deferred = None
-        self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
-        pending.light_known = (_pid_key(pending.node, pid_text.decode("ascii")), exe_text, comm_text, tuple(argv))
-        return True
+            return
+        count = int(argc_text) if argc_text.isdigit() else None
+        by_index = {int(index): value.decode("ascii") for index, value in args}
+        argv = [by_index[i] for i in sorted(by_index) if count is None or i < count]
+        self._know(_pid_key(pending.node, pid_text.decode("ascii")), clean_exe(exe.decode("ascii")),
+                   comm.decode("ascii"), tuple(argv))
 
     def _remember_lazily(self, line: bytes, pending: _Pending) -> None:
         """What `_know(pid, exe, comm, None)` would record, from the raw SYSCALL line, decoded on lookup."""
@@ -591,13 +625,10 @@ class Assembler:
 
     # -- closing --------------------------------------------------------------------------------
     def _close(self, pending: _Pending, how: str) -> None:
-        if pending.call == LIGHT:
-            if pending.light_known is not None:
-                self._know(*pending.light_known)
-            elif pending.deferred is not None:
-                self._remember_lazily(pending.deferred, pending)
-            pending.deferred = None
-        elif pending.deferred is not None:
+        if pending.call is LIGHT:
+            self._close_light(pending, how)
+            return
+        if pending.deferred is not None:
             self._promote(pending)
         del self.open[pending.key]
         self.stats.closed[how] += 1
@@ -611,6 +642,30 @@ class Assembler:
             except RecordError as error:
                 self._skip(error, pending.line)
         self._done[pending.seq] = event
+        while self._release in self._done:
+            done = self._done.pop(self._release)
+            self._release += 1
+            if done is not None:
+                self.ready.append(done)
+
+    def _close_light(self, pending: _Pending, how: str) -> None:
+        """`_close` for an event judged harmless: its pid map update, and its place in the release order."""
+        deferred = pending.deferred
+        if deferred is not None:
+            if pending.deferred_call == EXECVE:
+                self._know_light_execve(pending, deferred)
+            else:
+                self._remember_lazily(deferred, pending)
+        del self.open[pending.key]
+        self.stats.closed[how] += 1
+        closed = self._closed
+        closed[pending.key] = True
+        if len(closed) > CLOSED_MEMORY:
+            closed.popitem(last=False)
+        if pending.seq == self._release and not self._done:
+            self._release += 1
+            return
+        self._done[pending.seq] = None
         while self._release in self._done:
             done = self._done.pop(self._release)
             self._release += 1
