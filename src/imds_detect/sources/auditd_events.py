@@ -282,20 +282,10 @@ class Assembler:
                 and serial.isdigit()):
             return False  # the full path reports the bad stamp
         milliseconds = int(seconds) * 1000 + int(millis.ljust(3, b"0"))
-        newest = self._newest.get(node)
-        if newest is None or milliseconds > newest:
-            newest = self._newest[node] = milliseconds
-        pending = _Pending(self._next_seq, self._events, key, node, number, milliseconds, newest)
+        pending = self._open(key, node, number, milliseconds, False)
         pending.deferred = line
         pending.deferred_line = number
         pending.deferred_call = call
-        self._next_seq += 1
-        self._events += 1
-        self.open[key] = pending
-        self.stats.opened += 1
-        self._expire()
-        if len(self.open) > self.stats.max_open:
-            self.stats.max_open = len(self.open)
         return True
 
     def light_sockaddr(self, pending: _Pending, value: bytes) -> bool:
@@ -424,11 +414,16 @@ class Assembler:
         except RecordError as error:
             self._skip(error, line)
             return None
-        newest = self._newest.get(record.node)
+        return self._open(key, record.node, line, milliseconds, record.interpreted)
+
+    def _open(self, key: Key, node: str, line: int, milliseconds: int, interpreted: bool) -> _Pending:
+        """A new open event, in release order, with the newest audit time of its node brought up to date and
+        the events that fell out of the windows closed (never the new one: it is the newest)."""
+        newest = self._newest.get(node)
         if newest is None or milliseconds > newest:
-            newest = self._newest[record.node] = milliseconds
-        pending = _Pending(self._next_seq, self._events, key, record.node, line, milliseconds, newest,
-                           interpreted=record.interpreted)
+            newest = self._newest[node] = milliseconds
+        pending = _Pending(self._next_seq, self._events, key, node, line, milliseconds, newest,
+                           interpreted=interpreted)
         self._next_seq += 1
         self._events += 1
         self.open[key] = pending
