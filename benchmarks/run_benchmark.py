@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Measure `imds-detect scan` on a large Defender JSON-lines file against literal-search and Python baselines.
+"""Measure `imds-detect scan` on a large Defender JSON-lines file or raw audit.log against literal-search and
+Python baselines.
 
-    python benchmarks/run_benchmark.py --size 1GB
+    python benchmarks/run_benchmark.py --size 1GB [--input defender|auditd|all]
 
-Generates ``<data-dir>/defender-<size>.jsonl`` with generate_defender.py when it is missing (it is kept
-for the next run), warms the page cache, runs every command ``--repeat`` times (best wall time, highest
-peak RSS) and prints one table: wall seconds, MB/s (10^6 bytes), events/s (rows in the file / seconds) and
-the command's own peak RSS (GNU time's %M when installed, else ``os.wait4``; see Runner). It then counts
-the alerts of one run against the planted rows of the labels sidecar and compares peak RSS on the first
-10% of the file with the whole file.
+Generates ``<data-dir>/defender-<size>.jsonl`` with generate_defender.py (``--input defender``, the default)
+or ``<data-dir>/auditd-<size>.log`` with generate_auditd.py (``--input auditd``) when it is missing (it is
+kept for the next run), warms the page cache, runs every command ``--repeat`` times (best wall time,
+highest peak RSS) and prints one table: wall seconds, MB/s (10^6 bytes), events/s (rows, or audit records
+= lines, in the file / seconds) and the command's own peak RSS (GNU time's %M when installed, else
+``os.wait4``; see Runner). It then counts the alerts of one run against the planted rows (events) of the
+labels sidecar and compares peak RSS on the first 10% of the file with the whole file. ``--input all``
+runs the Defender section and then the auditd section.
 
 Figures are printed, never asserted. The exit status is non-zero only when a command fails.
 """
@@ -28,16 +31,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 GENERATOR = HERE / "generate_defender.py"
+AUDITD_GENERATOR = HERE / "generate_auditd.py"
 NEEDLE = "169.254.169.254"
+HEX_NEEDLE = "A9FEA9FE"  # 169.254.169.254 as the kernel writes it in a SOCKADDR record's saddr
 TARGET_MBPS = 200.0
 TARGET_RSS_MB = 300.0
+AUDITD_TARGETS_MBPS = ((100.0, "issue 3"), (300.0, "issue 4"))  # printed for information, never enforced
 
 JSON_BASELINE = f"""
 import json, sys
@@ -51,6 +57,18 @@ print(n)
 """
 
 ORJSON_BASELINE = JSON_BASELINE.replace("import json, sys", "import orjson as json, sys")
+
+AUDITD_BASELINE = f"""
+import sys
+n = 0
+with open(sys.argv[1], "rb") as fh:
+    for line in fh:
+        if line.startswith(b"node="):
+            line = line[line.find(b" ") + 1:]
+        if line.startswith(b"type=SOCKADDR") and b"{HEX_NEEDLE}" in line:
+            n += 1
+print(n)
+"""
 
 
 @dataclass
@@ -197,8 +215,10 @@ def parse_size(text: str) -> int:
     return _parse(text)
 
 
-def ensure_dataset(args: argparse.Namespace) -> Dataset:
-    default_path = Path(args.data_dir) / f"defender-{size_label(args.size)}.jsonl"
+def ensure_dataset(args: argparse.Namespace, kind: str = "defender") -> Dataset:
+    auditd = kind == "auditd"
+    name = f"auditd-{size_label(args.size)}.log" if auditd else f"defender-{size_label(args.size)}.jsonl"
+    default_path = Path(args.data_dir) / name
     path = Path(args.file) if args.file else default_path
     labels_file = path.with_name(path.name + ".labels.json")
     if not path.exists():
@@ -210,7 +230,7 @@ def ensure_dataset(args: argparse.Namespace) -> Dataset:
         )
         cmd = [
             sys.executable,
-            str(GENERATOR),
+            str(AUDITD_GENERATOR if auditd else GENERATOR),
             "--size",
             str(args.size),
             "--out",
@@ -219,8 +239,7 @@ def ensure_dataset(args: argparse.Namespace) -> Dataset:
             str(args.seed),
             "--ratio",
             str(args.ratio),
-            "--format",
-            "jsonl",
+            *([] if auditd else ["--format", "jsonl"]),
         ]
         subprocess.run(cmd, check=True)
     labels = json.loads(labels_file.read_text(encoding="utf-8")) if labels_file.exists() else None
@@ -293,8 +312,9 @@ def package_version() -> str:
         return "?"
 
 
-def alert_records(path: Path) -> tuple[int, list[int], int]:
-    """(alert lines, 0-based source records where the schema has them, suppressed alerts)."""
+def alert_records(path: Path, key: str = "record") -> tuple[int, list[int], int]:
+    """(alert lines, the alerts' integer ``source[key]`` where the schema has them, suppressed alerts): the
+    0-based source records by default, ``key="line"`` for the 1-based lines (auditd events)."""
     count, records, suppressed = 0, [], 0
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
@@ -310,8 +330,8 @@ def alert_records(path: Path) -> tuple[int, list[int], int]:
             if alert.get("suppressed_by"):
                 suppressed += 1
             source = alert.get("source")
-            if isinstance(source, dict) and isinstance(source.get("record"), int):
-                records.append(source["record"])
+            if isinstance(source, dict) and isinstance(source.get(key), int):
+                records.append(source[key])
     return count, records, suppressed
 
 
@@ -327,7 +347,24 @@ def rss_text(m: Measurement) -> str:
     return f"{m.rss_kb / 1024:.1f} MB"
 
 
-def print_table(results: list[Measurement], data: Dataset, imds_labels: set[str]) -> None:
+def defender_target(mbps: float, rss_mb: float) -> str:
+    return (
+        f"{'ok' if mbps >= TARGET_MBPS else 'below'} {TARGET_MBPS:.0f} MB/s, "
+        f"{'ok' if rss_mb < TARGET_RSS_MB else 'above'} {TARGET_RSS_MB:.0f} MB"
+    )
+
+
+def auditd_target(mbps: float, rss_mb: float) -> str:
+    speeds = ", ".join(f"{'ok' if mbps >= goal else 'below'} {goal:.0f}" for goal, _ in AUDITD_TARGETS_MBPS)
+    return f"{speeds} MB/s, {'ok' if rss_mb < TARGET_RSS_MB else 'above'} {TARGET_RSS_MB:.0f} MB"
+
+
+def print_table(
+    results: list[Measurement],
+    data: Dataset,
+    imds_labels: set[str],
+    target_text: Callable[[float, float], str] = defender_target,
+) -> None:
     mb = data.size / 1e6
     header = ["command", "wall s", "MB/s", "events/s", "peak RSS MB", "result", "vs target"]
     rows: list[list[str]] = []
@@ -344,13 +381,7 @@ def print_table(results: list[Measurement], data: Dataset, imds_labels: set[str]
         mbps = mb / m.wall
         rss_mb = m.rss_kb / 1024
         result = m.stdout.strip().splitlines()[-1] if m.stdout.strip() and m.label not in imds_labels else ""
-        if m.label in imds_labels:
-            target = (
-                f"{'ok' if mbps >= TARGET_MBPS else 'below'} {TARGET_MBPS:.0f} MB/s, "
-                f"{'ok' if rss_mb < TARGET_RSS_MB else 'above'} {TARGET_RSS_MB:.0f} MB"
-            )
-        else:
-            target = ""
+        target = target_text(mbps, rss_mb) if m.label in imds_labels else ""
         if result:
             result = f"count {result}"
         rows.append(
@@ -374,6 +405,12 @@ def print_table(results: list[Measurement], data: Dataset, imds_labels: set[str]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--size", default="1GB", help="data size, e.g. 1GB, 200MB (default 1GB)")
+    parser.add_argument(
+        "--input",
+        choices=("defender", "auditd", "all"),
+        default="defender",
+        help="data to benchmark: Defender JSON lines (default), a raw audit.log, or both one after the other",
+    )
     parser.add_argument("--data-dir", default="bench-data", help="where the data file lives (default bench-data)")
     parser.add_argument(
         "--keep",
@@ -383,7 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs per command; the best is reported (default 2)")
     parser.add_argument("--seed", type=int, default=1, help="generator seed when generating (default 1)")
     parser.add_argument("--ratio", type=int, default=10_000, help="generator ratio when generating (default 10000)")
-    parser.add_argument("--file", help="benchmark this JSON-lines file instead of the generated one")
+    parser.add_argument(
+        "--file",
+        help="benchmark this file (JSON lines, or an audit.log with --input auditd) instead of the generated one",
+    )
     parser.add_argument("--imds-cmd", help="command that runs imds-detect (default: imds-detect on PATH)")
     parser.add_argument(
         "--timeout",
@@ -397,16 +437,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how to read peak RSS: GNU time when installed (auto), or os.wait4 only",
     )
     args = parser.parse_args(argv)
+    if args.file and args.input == "all":
+        parser.error("--file names one file: use it with --input defender or --input auditd")
     args.size = parse_size(args.size)
+    kinds = ("defender", "auditd") if args.input == "all" else (args.input,)
+    failed = False
+    for number, kind in enumerate(kinds):
+        if number:
+            print()
+            print(f"=== {kind} ===")
+        failed |= run_input(args, kind)
+    return 1 if failed else 0
+
+
+def run_input(args: argparse.Namespace, kind: str) -> bool:
+    """Benchmark one kind of input (generating its data when missing); True when a command failed."""
+    auditd = kind == "auditd"
     repeat = max(1, args.repeat)
 
-    data = ensure_dataset(args)
+    data = ensure_dataset(args, kind)
     data_dir = data.path.parent
     imds = imds_command(args)
     mb = data.size / 1e6
+    unit = "audit records (lines)" if auditd else "rows"
 
     print()
-    print(f"data: {data.path} - {mb:,.1f} MB, {data.rows:,} rows")
+    print(f"data: {data.path} - {mb:,.1f} MB, {data.rows:,} {unit}")
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"machine: {os.cpu_count()} cores ({affinity} usable), {cpu_model()}, {platform.system()} {platform.release()}"
@@ -426,39 +482,64 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{own:.1f} MB, inherited across exec)"
         )
     print(f"method: warm page cache, best wall time of {repeat} run(s); MB = 10^6 bytes; peak RSS = {rss_note}")
-    print(f"targets (imds-detect): >= {TARGET_MBPS:.0f} MB/s on one core, peak RSS < {TARGET_RSS_MB:.0f} MB")
+    if auditd:
+        print("events/s: audit records (lines of the log) per second, for every command")
+        goals = ", ".join(f">= {goal:.0f} MB/s ({issue})" for goal, issue in AUDITD_TARGETS_MBPS)
+        print(f"targets (imds-detect, information only): {goals} on one core, peak RSS < {TARGET_RSS_MB:.0f} MB")
+    else:
+        print(f"targets (imds-detect): >= {TARGET_MBPS:.0f} MB/s on one core, peak RSS < {TARGET_RSS_MB:.0f} MB")
     print(flush=True)
 
     keep_dir = data_dir if args.keep else scratch
-    stem = data.path.name.removesuffix(".jsonl")
+    suffix = ".log" if auditd else ".jsonl"
+    stem = data.path.name.removesuffix(suffix)
     fname = str(data.path)
+    fmt = ["--format", "auditd"] if auditd else []
     failed = False
     try:
-        scan = [*imds, "scan", fname, "--output", "jsonl", "-o", os.devnull]
+        scan = [*imds, "scan", fname, *fmt, "--output", "jsonl", "-o", os.devnull]
         default = Measurement("imds-detect scan", scan)
         no_pf = Measurement("imds-detect scan --no-prefilter", [*scan, "--no-prefilter"])
         if not supports_flag(imds, "--no-prefilter"):
             no_pf.skipped = "flag not accepted"
         results = [default, no_pf]
         rg = shutil.which("rg")
-        results.append(
-            Measurement("rg -c -F", [rg, "-c", "-F", NEEDLE, fname], ok_codes=(0, 1))
-            if rg
-            else Measurement("rg -c -F", [], skipped="rg not installed")
-        )
         grep = shutil.which("grep")
-        results.append(
-            Measurement("grep -c -F", [grep, "-c", "-F", NEEDLE, fname], ok_codes=(0, 1))
-            if grep
-            else Measurement("grep -c -F", [], skipped="grep not installed")
-        )
-        results.append(Measurement("python json.loads per line", [sys.executable, "-c", JSON_BASELINE, fname]))
-        try:
-            import orjson  # noqa: F401
+        if auditd:
+            for needle in (NEEDLE, HEX_NEEDLE):
+                label = f"rg -c -F {needle}"
+                results.append(
+                    Measurement(label, [rg, "-c", "-F", needle, fname], ok_codes=(0, 1))
+                    if rg
+                    else Measurement(label, [], skipped="rg not installed")
+                )
+            label = f"grep -c -F {HEX_NEEDLE}"
+            results.append(
+                Measurement(label, [grep, "-c", "-F", HEX_NEEDLE, fname], ok_codes=(0, 1))
+                if grep
+                else Measurement(label, [], skipped="grep not installed")
+            )
+            results.append(
+                Measurement(f"python SOCKADDR {HEX_NEEDLE} per line", [sys.executable, "-c", AUDITD_BASELINE, fname])
+            )
+        else:
+            results.append(
+                Measurement("rg -c -F", [rg, "-c", "-F", NEEDLE, fname], ok_codes=(0, 1))
+                if rg
+                else Measurement("rg -c -F", [], skipped="rg not installed")
+            )
+            results.append(
+                Measurement("grep -c -F", [grep, "-c", "-F", NEEDLE, fname], ok_codes=(0, 1))
+                if grep
+                else Measurement("grep -c -F", [], skipped="grep not installed")
+            )
+            results.append(Measurement("python json.loads per line", [sys.executable, "-c", JSON_BASELINE, fname]))
+            try:
+                import orjson  # noqa: F401
 
-            results.append(Measurement("python orjson per line", [sys.executable, "-c", ORJSON_BASELINE, fname]))
-        except ImportError:
-            results.append(Measurement("python orjson per line", [], skipped="orjson not installed"))
+                results.append(Measurement("python orjson per line", [sys.executable, "-c", ORJSON_BASELINE, fname]))
+            except ImportError:
+                results.append(Measurement("python orjson per line", [], skipped="orjson not installed"))
 
         for m in results:
             if m.skipped:
@@ -473,27 +554,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         alerts_run = runner.measure(
             Measurement(
                 "imds-detect scan (alerts to file)",
-                [*imds, "scan", fname, "--output", "jsonl", "-o", str(alerts_path)],
+                [*imds, "scan", fname, *fmt, "--output", "jsonl", "-o", str(alerts_path)],
             ),
             1,
         )
         failed |= alerts_run.failed
 
         # Memory flatness: the same scan on the first 10% of the file.
-        prefix_path = keep_dir / f"{stem}.first10pct.jsonl"
+        prefix_path = keep_dir / f"{stem}.first10pct{suffix}"
         prefix_bytes, prefix_rows = write_prefix(data.path, prefix_path, 0.10)
         print("running: imds-detect scan on the first 10% ...", flush=True)
         prefix_run = runner.measure(
             Measurement(
                 "imds-detect scan (first 10%)",
-                [*imds, "scan", str(prefix_path), "--output", "jsonl", "-o", os.devnull],
+                [*imds, "scan", str(prefix_path), *fmt, "--output", "jsonl", "-o", os.devnull],
             ),
             repeat,
         )
         failed |= prefix_run.failed
 
         print()
-        print_table(results, data, {default.label, no_pf.label})
+        print_table(results, data, {default.label, no_pf.label}, auditd_target if auditd else defender_target)
         print()
         for m in results:
             if not m.skipped:
@@ -501,46 +582,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {m.label}: {shown}")
         print()
 
-        planted = data.labels.get("planted_count") if data.labels else None
-        planted_text = f"{planted}" if planted is not None else "n/a (no labels sidecar)"
-        if alerts_run.failed or alerts_run.timed_out:
-            state = "TIMED OUT" if alerts_run.timed_out else f"FAILED (exit {alerts_run.returncode})"
-            print(f"alerts: run {state}; planted malicious rows: {planted_text}")
+        if auditd:
+            print_auditd_alerts(data, alerts_run, alerts_path)
         else:
-            n_alerts, records, suppressed = alert_records(alerts_path)
-            print(
-                f"alerts: imds-detect reported {n_alerts} alert(s) ({suppressed} marked suppressed); "
-                f"planted malicious rows: {planted_text}"
-            )
-            if data.labels and records:
-                planted_idx = set(data.labels.get("indices", []))
-                decoy_idx = {i for v in data.labels.get("decoys", {}).values() for i in v}
-                alerted = set(records)
-                hit = alerted & planted_idx
-                on_decoys = alerted & decoy_idx
-                other = alerted - planted_idx - decoy_idx
-                print(
-                    f"  planted rows alerted: {len(hit)}/{len(planted_idx)}; benign decoy rows alerted: "
-                    f"{len(on_decoys)} of {len(decoy_idx)}; other rows alerted: {len(other)}"
-                )
-                missed = sorted(planted_idx - alerted)
-                if missed:
-                    by_index = {p["index"]: p for p in data.labels.get("planted", [])}
-                    kinds: dict[str, int] = {}
-                    for i in missed:
-                        t = by_index.get(i, {}).get("template", "?")
-                        kinds[t] = kinds.get(t, 0) + 1
-                    print("  missed planted templates: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
-            summary = alerts_run.stderr.strip()
-            if summary:
-                print("  imds-detect summary (stderr):")
-                for line in summary.splitlines()[-12:]:
-                    print(f"    {line}")
+            print_defender_alerts(data, alerts_run, alerts_path)
         print()
         whole, part = rss_text(default), rss_text(prefix_run)
+        short = "records" if auditd else "rows"
         print(
             f"memory flatness: imds-detect peak RSS on first 10% ({prefix_bytes / 1e6:,.1f} MB, "
-            f"{prefix_rows:,} rows): {part}  |  whole file ({mb:,.1f} MB, {data.rows:,} rows): {whole}"
+            f"{prefix_rows:,} {short}): {part}  |  whole file ({mb:,.1f} MB, {data.rows:,} {short}): {whole}"
         )
 
         for m in [*results, alerts_run, prefix_run]:
@@ -552,7 +603,95 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nkept: {alerts_path}, {prefix_path}")
     finally:
         scratch_ctx.cleanup()
-    return 1 if failed else 0
+    return failed
+
+
+def print_summary_tail(run: Measurement) -> None:
+    summary = run.stderr.strip()
+    if summary:
+        print("  imds-detect summary (stderr):")
+        for line in summary.splitlines()[-12:]:
+            print(f"    {line}")
+
+
+def print_defender_alerts(data: Dataset, alerts_run: Measurement, alerts_path: Path) -> None:
+    planted = data.labels.get("planted_count") if data.labels else None
+    planted_text = f"{planted}" if planted is not None else "n/a (no labels sidecar)"
+    if alerts_run.failed or alerts_run.timed_out:
+        state = "TIMED OUT" if alerts_run.timed_out else f"FAILED (exit {alerts_run.returncode})"
+        print(f"alerts: run {state}; planted malicious rows: {planted_text}")
+        return
+    n_alerts, records, suppressed = alert_records(alerts_path)
+    print(
+        f"alerts: imds-detect reported {n_alerts} alert(s) ({suppressed} marked suppressed); "
+        f"planted malicious rows: {planted_text}"
+    )
+    if data.labels and records:
+        planted_idx = set(data.labels.get("indices", []))
+        decoy_idx = {i for v in data.labels.get("decoys", {}).values() for i in v}
+        alerted = set(records)
+        hit = alerted & planted_idx
+        on_decoys = alerted & decoy_idx
+        other = alerted - planted_idx - decoy_idx
+        print(
+            f"  planted rows alerted: {len(hit)}/{len(planted_idx)}; benign decoy rows alerted: "
+            f"{len(on_decoys)} of {len(decoy_idx)}; other rows alerted: {len(other)}"
+        )
+        missed = sorted(planted_idx - alerted)
+        if missed:
+            by_index = {p["index"]: p for p in data.labels.get("planted", [])}
+            kinds: dict[str, int] = {}
+            for i in missed:
+                t = by_index.get(i, {}).get("template", "?")
+                kinds[t] = kinds.get(t, 0) + 1
+            print("  missed planted templates: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+    print_summary_tail(alerts_run)
+
+
+def print_auditd_alerts(data: Dataset, alerts_run: Measurement, alerts_path: Path) -> None:
+    """Alerts against the labels: an alert's ``source.line`` is the line of its event's first record."""
+    labels = data.labels
+    planted = labels.get("planted_count") if labels else None
+    accesses = f" ({labels['accesses']} accesses)" if labels and "accesses" in labels else ""
+    planted_text = f"{planted}{accesses}" if planted is not None else "n/a (no labels sidecar)"
+    if alerts_run.failed or alerts_run.timed_out:
+        state = "TIMED OUT" if alerts_run.timed_out else f"FAILED (exit {alerts_run.returncode})"
+        print(f"alerts: run {state}; planted malicious events: {planted_text}")
+        return
+    n_alerts, lines, suppressed = alert_records(alerts_path, "line")
+    print(
+        f"alerts: imds-detect reported {n_alerts} alert(s) ({suppressed} marked suppressed) on {len(set(lines))} "
+        f"event(s); planted malicious events: {planted_text}"
+    )
+    if labels:
+        planted_lines = set(labels.get("lines", []))
+        decoy_lines = {i for v in labels.get("decoys", {}).values() for i in v}
+        alerted = set(lines)
+        hit = alerted & planted_lines
+        on_decoys = alerted & decoy_lines
+        other = alerted - planted_lines - decoy_lines
+        print(
+            f"  planted events alerted (by source.line): {len(hit)}/{len(planted_lines)}; benign decoy events "
+            f"alerted: {len(on_decoys)} of {len(decoy_lines)}; other events alerted: {len(other)}"
+        )
+        missed = sorted(planted_lines - alerted)
+        if missed:
+            by_line = {p["line"]: p for p in labels.get("planted", [])}
+            kinds: dict[str, int] = {}
+            for i in missed:
+                p = by_line.get(i, {})
+                t = f"{p.get('template', '?')}/{p.get('kind', '?')}"
+                kinds[t] = kinds.get(t, 0) + 1
+            print("  missed planted templates: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+        if on_decoys:
+            by_kind = {i: k for k, v in labels.get("decoys", {}).items() for i in v}
+            counts: dict[str, int] = {}
+            for i in on_decoys:
+                counts[by_kind[i]] = counts.get(by_kind[i], 0) + 1
+            print("  alerted decoy kinds: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        if other:
+            print("  other alerted lines (first 10): " + ", ".join(map(str, sorted(other)[:10])))
+    print_summary_tail(alerts_run)
 
 
 def _entry() -> int:

@@ -84,9 +84,13 @@ class _Log:
         header = self._header()
         pid = self.rng.randrange(2, 60000)
         comm = exe.rsplit("/", 1)[-1][:15]
-        args = " ".join(f"a{i}={_value(arg)}" for i, arg in enumerate(argv))
+        fields = [f"a{i}={_value(arg)}" for i, arg in enumerate(argv)]
+        cut = self.rng.randrange(1, len(fields)) if len(fields) > 1 and self.rng.random() < 0.3 else len(fields)
+        records = [f"type=EXECVE {header}: argc={len(argv)} {' '.join(fields[:cut])}"]
+        if cut < len(fields):  # the kernel continues long argument lists in further EXECVE records
+            records.append(f"type=EXECVE {header}: {' '.join(fields[cut:])}")
         title = b"\0".join(a.encode() for a in argv)[:128].hex().upper()
-        self.events.append([self._syscall(header, 59, pid, comm, exe), f"type=EXECVE {header}: argc={len(argv)} {args}",
+        self.events.append([self._syscall(header, 59, pid, comm, exe), *records,
                             f'type=CWD {header}: cwd="/root"', f"type=PROCTITLE {header}: proctitle={title}",
                             f"type=EOE {header}: "])
         self.pids.append(pid)
@@ -168,3 +172,19 @@ def test_generated_logs_do_alert(tmp_path: Path) -> None:
     network = next(a for a in result.alerts if a.rule_id == "imds-network-connection")
     assert network.process.command_line.startswith("curl http://169.254.169.254/")
     assert result.summary.parsed < (scan([str(target)], ScanOptions(prefilter=False, **OPTIONS)).summary.parsed)
+
+
+def test_arguments_continued_in_a_second_execve_record(tmp_path: Path) -> None:
+    """The URL sits in the second EXECVE record: the shortcut must not judge the event by the first."""
+    header = "msg=audit(1715681472.010:1002)"
+    path = tmp_path / "audit.log"
+    path.write_text(
+        f"type=SYSCALL {header}: arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=8 items=2 ppid=2300 "
+        'pid=2301 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 '
+        'tty=pts0 ses=3 comm="curl" exe="/usr/bin/curl" key="imds_exec"\n'
+        f'type=EXECVE {header}: argc=3 a0="curl" a1="-s"\n'
+        f'type=EXECVE {header}: a2="http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role"\n'
+        f"type=EOE {header}: \n")
+    fast, slow = _both(path)
+    assert fast == slow
+    assert [(a["rule_id"], a["severity"]) for a in fast] == [("imds-command-line", "high")]

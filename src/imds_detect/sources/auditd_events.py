@@ -177,6 +177,8 @@ _V6_HEX = frozenset(f"{int(ipaddress.ip_address(a.address)):032X}".encode() for 
 LIGHT_EXECVE_LIMIT = 16384  # longer EXECVE records take the full path (argument limits, evidence)
 _QUOTED_ARG = re.compile(rb' a(\d+)="([^"]*)"')
 _UNQUOTED_ARG = re.compile(rb' a\d+=[^"]')
+_ARG_INDEX = re.compile(rb' a(\d+)=')
+_INDEX_RUNS = {count: [str(i).encode() for i in range(count)] for count in range(1, 257)}  # argc -> a0..a(argc-1)
 
 
 def _quoted(line: bytes, marker: bytes) -> bytes | None:
@@ -334,6 +336,11 @@ class Assembler:
                 or b"]=" in payload or not payload.isascii() or not deferred.isascii()
                 or _UNQUOTED_ARG.search(payload) or b" pid=" not in deferred):
             return False
+        space = payload.find(b" ")
+        argc_text = payload[5:space] if space > 0 else payload[5:]
+        indices = _ARG_INDEX.findall(payload)
+        if not argc_text.isdigit() or indices != _INDEX_RUNS.get(int(argc_text)):
+            return False  # arguments missing or continued in further EXECVE records: the full path
         comm = _quoted(deferred, b' comm="')
         exe = _quoted(deferred, b' exe="')
         if comm is None or exe is None or could_mention_bytes(payload):
