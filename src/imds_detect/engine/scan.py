@@ -26,6 +26,7 @@ from .summary import FileReport, Summary
 from .window import TimeBound, Window
 
 BLOCK_SIZE = 4 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024 * 1024  # --jobs: a large line-oriented file is split into ranges of about this size
 SKIP_MESSAGES_PER_REASON = 5
 READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
 
@@ -44,6 +45,12 @@ class ScanOptions:
     warn: Callable[[str], None] = lambda message: None
     # Streaming: when set, each alert that passes the filters is handed over at once and not kept.
     on_alert: Callable[[Alert], None] | None = None
+    # Worker processes: 1 scans in this process, 0 uses every usable core (see engine/parallel.py).
+    # The result is the same whatever the number; streaming (on_alert) needs jobs == 1.
+    jobs: int = 1
+    # With jobs > 1: the target size of the byte ranges a large line-oriented file is split into
+    # (rounded to whole read blocks; a big file is split into at least `jobs` ranges).
+    chunk_bytes: int = CHUNK_BYTES
 
 
 @dataclass
@@ -58,11 +65,12 @@ class ScanResult:
 class Scanner:
     """Runs one scan; create one per scan."""
 
-    def __init__(self, options: ScanOptions) -> None:
+    def __init__(self, options: ScanOptions, prefilters: dict[str, Prefilter] | None = None) -> None:
         self.options = options
         self.detector = Detector(options.allowlist)
         self.summary = Summary()
-        self._prefilters: dict[str, Prefilter] = {}
+        # by adapter name; may be shared between scanners (a parallel scan builds them once, before forking)
+        self._prefilters: dict[str, Prefilter] = {} if prefilters is None else prefilters
         self.alerts: list[Alert] = []
         self.suppressed: list[Alert] = []
         self._suppressed_times: dict[str, array[float]] = {}  # epoch seconds per allowlist entry
@@ -131,7 +139,7 @@ class Scanner:
         before_records, before_skips = self.summary.records, sum(self.summary.skipped.values())
         try:
             if self._line_oriented(adapter, head):
-                self._scan_lines(stream, adapter, name)  # type: ignore[arg-type]
+                self._scan_blocks(_blocks(stream), adapter, name)  # type: ignore[arg-type]
             elif hasattr(adapter, "parse_counted"):
                 counts = ReadCounts(exhaustive=not self.options.prefilter)
                 try:
@@ -149,18 +157,24 @@ class Scanner:
                 # records that were read but unusable are records too
                 self.summary.records += sum(self.summary.skipped.values()) - before_skips
         except READ_ERRORS as error:
-            report.status, report.detail = "partial", f"read stopped: {_describe(error)}"
-            self.options.warn(f"{name}: read stopped early ({_describe(error)}); "
-                              "records before it were scanned")
-        report.records = self.summary.records - before_records
-        skipped = sum(self.summary.skipped.values()) - before_skips
+            self._read_stopped(name, report, _describe(error))
+        self._file_done(name, adapter.name, report, self.summary.records - before_records,
+                        sum(self.summary.skipped.values()) - before_skips)
+
+    def _read_stopped(self, name: str, report: FileReport, why: str) -> None:
+        report.status, report.detail = "partial", f"read stopped: {why}"
+        self.options.warn(f"{name}: read stopped early ({why}); records before it were scanned")
+
+    def _file_done(self, name: str, adapter_name: str, report: FileReport, records: int, skipped: int) -> None:
+        """Close a file's report: its records, its status, and the usable records it added."""
+        report.records = records
         how = "forced by --format" if self.options.format != "auto" else "recognised"
         if report.records == 0 and report.status == "ok":
             report.status, report.detail = "empty", "no records in this file"
-            self.options.warn(f"{name}: read as {adapter.name} ({how}) but holds no records")
+            self.options.warn(f"{name}: read as {adapter_name} ({how}) but holds no records")
         elif skipped == report.records and report.status == "ok":
             report.status, report.detail = "unusable", f"all {skipped} records skipped"
-            self.options.warn(f"{name}: read as {adapter.name} ({how}) but no record was usable")
+            self.options.warn(f"{name}: read as {adapter_name} ({how}) but no record was usable")
         self.summary.usable += report.records - skipped
 
     def _adapter_for(self, head: bytes, report: FileReport) -> SourceAdapter | None:
@@ -181,15 +195,16 @@ class Scanner:
         is_line_oriented = getattr(adapter, "is_line_oriented", None)
         return bool(is_line_oriented and is_line_oriented(head) and hasattr(adapter, "parse_line"))
 
-    def _scan_lines(self, stream: BinaryIO, adapter: LineSource, name: str) -> None:
-        """Block-wise reading; only prefilter candidates are parsed. Line and record numbers stay exact."""
+    def _scan_blocks(self, blocks: Iterable[bytes], adapter: LineSource, name: str) -> tuple[int, int]:
+        """Scan blocks of whole lines (see `_blocks`); only prefilter candidates are parsed. Line and record
+        numbers stay exact, counted from the first block (line 1, record 0). Returns (lines, records) read."""
         prefilter = self._prefilter_for(adapter) if self.options.prefilter else None
         newest_in_block = getattr(adapter, "newest_in_block", None) if self._needs_all_timestamps else None
         if self._needs_all_timestamps and newest_in_block is None:
             prefilter = None  # every record's time is needed to find the newest event
         line_number = 1  # of the first line in the block
         record = 0  # records (non-blank lines) before the block
-        for block in _blocks(stream):
+        for block in blocks:
             plan = prefilter.plan(block) if prefilter is not None else _plan_all(block)
             lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
             self.summary.records += lines - len(plan.blank_ends)
@@ -213,13 +228,14 @@ class Scanner:
                 self._see_time(newest_in_block(block))
             line_number += lines
             record += lines - len(plan.blank_ends)
+        return line_number - 1, record
 
     def _prefilter_for(self, adapter: LineSource) -> Prefilter:
         prefilter = self._prefilters.get(adapter.name)
         if prefilter is None:
             prefilter = Prefilter(getattr(adapter, "free_text_keys", ()), getattr(adapter, "record_edges", None))
             self._prefilters[adapter.name] = prefilter
-            self.summary.prefilter_engine = prefilter.engine
+        self.summary.prefilter_engine = prefilter.engine
         return prefilter
 
     # -- events ---------------------------------------------------------------------------------
@@ -262,6 +278,10 @@ class Scanner:
 
     def _on_skip(self, skip: SkipRecord) -> None:
         self.summary.skipped[skip.reason] += 1
+        self._announce_skip(skip)
+
+    def _announce_skip(self, skip: SkipRecord) -> None:
+        """Warn about the first few skips of each reason in each file; the rest are only counted."""
         key = (skip.file, skip.reason)
         shown = self._skip_shown.get(key, 0)
         if shown < SKIP_MESSAGES_PER_REASON:
@@ -343,8 +363,17 @@ def _describe(error: BaseException) -> str:
 
 
 def scan(paths: Iterable[str], options: ScanOptions | None = None) -> ScanResult:
-    """Scan files, directories or '-' (stdin) and return alerts and the summary."""
-    return Scanner(options or ScanOptions()).scan_paths(paths)
+    """Scan files, directories or '-' (stdin) and return alerts and the summary.
+
+    With `options.jobs` other than 1, files (and ranges of large line-oriented files) are scanned in
+    worker processes; the result is the same as with one job (see engine/parallel.py).
+    """
+    options = options or ScanOptions()
+    if options.jobs != 1:
+        from .parallel import scan_parallel
+
+        return scan_parallel(paths, options)
+    return Scanner(options).scan_paths(paths)
 
 
 def scan_events(events: Iterable[Event], options: ScanOptions | None = None) -> ScanResult:
