@@ -5,11 +5,12 @@ from __future__ import annotations
 from .auditd import AUDITD_ADAPTER
 from .base import SourceAdapter
 from .mde import MDE_ADAPTER
+from .parquet import PARQUET_ADAPTER
 from .sysmon import SYSMON_ADAPTER
 from .winsec import WINSEC_ADAPTER
 
-# Specific formats first: Sysmon and Security logs are recognised by their provider, Defender by its columns.
-ADAPTERS: tuple[SourceAdapter, ...] = (SYSMON_ADAPTER, WINSEC_ADAPTER, MDE_ADAPTER, AUDITD_ADAPTER)
+# Specific formats first: Parquet by its magic, Sysmon and Security logs by their provider, Defender by its columns.
+ADAPTERS: tuple[SourceAdapter, ...] = (PARQUET_ADAPTER, SYSMON_ADAPTER, WINSEC_ADAPTER, MDE_ADAPTER, AUDITD_ADAPTER)
 BY_NAME: dict[str, SourceAdapter] = {adapter.name: adapter for adapter in ADAPTERS}
 
 
