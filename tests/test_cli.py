@@ -191,6 +191,23 @@ def test_usage_and_config_errors_exit_2(args: tuple[str, ...]) -> None:
     assert err.strip(), "an error message is printed"
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (("--engine", "spark", "--follow"), "--follow"),
+    (("--engine", "spark", "--jobs", "2"), "--jobs"),
+    (("--spark-master", "local[1]"), "need --engine spark"),
+    (("--spark-output", "/tmp/x"), "need --engine spark"),
+])
+def test_engine_option_conflicts_are_one_line_exit_2(args: tuple[str, ...], message: str) -> None:
+    code, out, err = run(str(SAMPLE), *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_engine_spark_refuses_stdin() -> None:
+    code, _, err = run("--engine", "spark", "-", stdin=SAMPLE.read_bytes())
+    assert code == 2 and "standard input" in err
+
+
 def test_config_error_is_one_line(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[[allowlist.entry]]\nid = "x"\nname = "cloud-init"\n', encoding="utf-8")

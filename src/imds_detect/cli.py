@@ -9,14 +9,15 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import click
 
 from .config import ConfigError, load_config
 from .detect.detector import Detector
-from .engine.scan import Scanner, ScanOptions, ScanResult, scan
+from .engine.scan import CHUNK_BYTES, Scanner, ScanOptions, ScanResult, scan
 from .engine.window import TimeBound, parse_bound
+from .export.command import export_command
 from .live.watch import Watcher
 from .model import Alert, Severity
 from .report.csvout import csv_row, csv_writer, write_csv
@@ -33,7 +34,7 @@ WRITERS: dict[str, Callable[[Iterable[Alert], TextIO], None]] = {
 }
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"imds-detect: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
 
@@ -46,6 +47,16 @@ def _bound(value: str | None, flag: str) -> TimeBound | None:
     except ValueError as error:
         _fail(f"{flag}: {error}")
     return None
+
+
+def _chunk_bytes() -> int:
+    """The range size for --jobs: IMDS_DETECT_CHUNK_BYTES (bytes; for tests and tuning) or the default."""
+    value = os.environ.get("IMDS_DETECT_CHUNK_BYTES", "").strip()
+    if not value:
+        return CHUNK_BYTES
+    if not value.isdigit() or int(value) < 1:
+        _fail(f"IMDS_DETECT_CHUNK_BYTES: {value!r} is not a positive number of bytes")
+    return int(value)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,13 +88,30 @@ def main() -> None:
               "truncation); print each alert as it happens. Stop with Ctrl-C or SIGTERM.")
 @click.option("--idle-exit", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
               help="With --follow: stop after SECONDS without new data.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Worker processes: files, and ranges of large JSON-lines files, are scanned in parallel "
+              "with the same result; 0 uses every usable core.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="spark: run on Apache Spark (pip install 'imds-detect[spark]'); PATHs may be any URI Spark "
+              "reads (hdfs://, s3a://, ...). See docs/SPARK.md.")
+@click.option("--spark-master", metavar="URL", default=None,
+              help="With --engine spark: the master URL (local[4], yarn, spark://host:7077); default: the "
+              "active session, spark-submit's, else local[*].")
+@click.option("--spark-output", metavar="URI", default=None,
+              help="With --engine spark: Spark also writes the alerts to URI (a directory) as Parquet or JSON.")
+@click.option("--spark-output-format", type=click.Choice(["parquet", "json"]), default="parquet",
+              show_default=True, help="Format of --spark-output.")
 def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, since: str | None, until: str | None,
                  output: str | None, out_path: str | None, min_severity: str | None, fail_on: str | None,
                  no_default_allowlist: bool, show_suppressed: bool, no_prefilter: bool, quiet: bool,
-                 follow: bool, idle_exit: float | None) -> None:
+                 follow: bool, idle_exit: float | None, jobs: int, engine: str, spark_master: str | None,
+                 spark_output: str | None, spark_output_format: str) -> None:
     """Scan log files, directories (recursively) or '-' (stdin) for metadata API abuse."""
     if not paths:
         _fail("no input: give one or more PATHs, or '-' for standard input")
+    _check_engine(engine, paths, follow, jobs, spark_master, spark_output)
+    if follow and jobs != 1:
+        _fail("--follow reads one file as it grows in one process: it cannot be combined with --jobs")
     if follow and (len(paths) != 1 or paths[0] == "-" or not os.path.isfile(paths[0])):
         _fail("--follow takes exactly one existing regular file")
     if idle_exit is not None and not follow:
@@ -102,6 +130,8 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         prefilter=not no_prefilter,
         show_suppressed=show_suppressed,
         warn=(lambda message: None) if quiet else (lambda message: click.echo(f"imds-detect: {message}", err=True)),
+        jobs=jobs,
+        chunk_bytes=_chunk_bytes(),
     )
     writer_name = output or ("table" if out_path is None and sys.stdout.isatty() else "jsonl")
     if follow:
@@ -109,7 +139,8 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
             _fail("--follow takes absolute --since/--until times only")
         result = _follow(paths[0], options, writer_name, idle_exit, out_path)
     else:
-        result = scan(paths, options)
+        result = _run_scan(engine, paths, options, spark_master,
+                           (spark_output, spark_output_format) if spark_output else None)
         alerts = result.alerts + result.suppressed
         writer = WRITERS[writer_name]
         if out_path:
@@ -128,6 +159,37 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
     if fail_on and any(alert.severity >= Severity.parse(fail_on) for alert in result.alerts):
         sys.exit(EXIT_FOUND)
     sys.exit(EXIT_OK)
+
+
+def _check_engine(engine: str, paths: tuple[str, ...], follow: bool, jobs: int, spark_master: str | None,
+                  spark_output: str | None) -> None:
+    """Reject option combinations the chosen engine cannot honour (one error line, exit 2)."""
+    if engine == "local":
+        if spark_master is not None or spark_output is not None:
+            _fail("--spark-master and --spark-output need --engine spark")
+        return
+    if follow:
+        _fail("--follow reads a growing local file: it cannot be combined with --engine spark")
+    if jobs != 1:
+        _fail("--jobs does not apply to --engine spark: Spark decides the parallelism")
+    if "-" in paths:
+        _fail("standard input ('-') cannot be scanned with --engine spark")
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        _fail("--engine spark needs pyspark: pip install 'imds-detect[spark]'")
+
+
+def _run_scan(engine: str, paths: tuple[str, ...], options: ScanOptions, spark_master: str | None,
+              write_to: tuple[str, str] | None) -> ScanResult:
+    if engine == "local":
+        return scan(paths, options)
+    from .spark import SparkScanError, scan_with_spark
+
+    try:
+        return scan_with_spark(list(paths), options, master=spark_master, write_to=write_to)
+    except (SparkScanError, ValueError) as error:
+        _fail(f"Spark: {error}")
 
 
 class _StreamingOutput:
@@ -246,3 +308,6 @@ def _write_atomically(path: str, write: Callable[[TextIO], None]) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+main.add_command(export_command, "export")
