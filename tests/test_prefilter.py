@@ -151,6 +151,39 @@ def test_gate_admits_standard_hosts_in_utf8_base64(address: str, template: tuple
         assert prefilter.plan(line + b"\n").spans, (prefilter.engine, line)
 
 
+BENIGN_LINES = (
+    b'{"Timestamp":"2026-11-27T08:00:01Z","DeviceName":"vm-2","ActionType":"ConnectionSuccess",'
+    b'"RemoteIP":"10.1.2.3","RemotePort":443,"ReportId":20261127}',
+    b"", b"\r", b"not json at all", b'{"truncated": "row"',
+    b'{"Timestamp":"2026-11-27T08:00:02Z","ProcessCommandLine":"ping 1.2.3.4 -n 2852039","ReportId":7}',
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.one_of(metadata_rows(), st.sampled_from(BENIGN_LINES)), min_size=1, max_size=12))
+def test_python_engine_plans_blocks_like_hyperscan(lines: list[bytes]) -> None:
+    """Several candidates, blank and malformed lines in a row: the pure-Python matcher misses none of them."""
+    hyperscan_prefilter, python_prefilter = PREFILTERS
+    if hyperscan_prefilter.engine != "hyperscan":
+        return  # nothing to compare with (the other tests cover the Python engine alone)
+    block = b"\n".join(lines) + b"\n"
+    assert python_prefilter.plan(block) == hyperscan_prefilter.plan(block)
+
+
+def test_inspected_http_connection_to_a_numeric_remote_ip_is_selected(tmp_path: Path) -> None:
+    """The HTTP rule reads RemoteIP leniently (`2852039166`), so the prefilter must not clear it."""
+    fields = json.dumps({"direction": "Out", "method": "GET", "uri": "/"})
+    row = {"Timestamp": "2026-11-27T08:00:00Z", "DeviceName": "web-1", "ActionType": "HttpConnectionInspected",
+           "RemoteIP": "2852039166", "RemotePort": 80, "InitiatingProcessFileName": "python3",
+           "InitiatingProcessFolderPath": "/usr/bin/python3", "AdditionalFields": fields}
+    benign = {**row, "RemoteIP": "2852039167"}
+    path = tmp_path / "inspected.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps(benign) + "\n", encoding="utf-8")
+    for prefilter in (True, False):
+        result = scan([str(path)], ScanOptions(prefilter=prefilter))
+        assert [alert.source.line for alert in result.alerts] == [1]
+
+
 def test_most_generated_rows_really_alert() -> None:
     """Guard against a vacuous property: the generator must mostly produce rows that alert."""
     alerting = 0

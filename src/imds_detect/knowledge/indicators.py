@@ -232,7 +232,11 @@ class PatternSet:
         self.engine = "hyperscan" if self._database is not None else "python"
 
     def matches(self, data: bytes) -> list[tuple[int, int]]:
-        """(group index, end offset) of matches; with `re`, the first match of each group on each line."""
+        """(group index, end offset) of matches; with `re`, every non-overlapping match of each group.
+
+        Hyperscan also reports overlapping ends; callers only need, per line, one end per group and, for
+        numeric shapes, one end inside each token, which non-overlapping matches give.
+        """
         found: list[tuple[int, int]] = []
         if self._database is not None:
 
@@ -242,13 +246,7 @@ class PatternSet:
             self._database.scan(data, match_event_handler=on_match)
             return found
         for group, regex in self._regexes:
-            position = 0
-            while (hit := regex.search(data, position)) is not None:
-                found.append((group, hit.end()))
-                line_end = data.find(b"\n", hit.end())
-                if line_end == -1:
-                    break
-                position = line_end + 1
+            found.extend((group, hit.end()) for hit in regex.finditer(data))
         return found
 
     def search(self, data: bytes) -> bool:

@@ -120,8 +120,8 @@ class _Gate:
         """Indices (ascending) of the values of a binary array that pass the gate."""
         pa, pc = arrow.pa, arrow.pc
         # Each value (null: empty) is followed by two newlines: a match ends inside its own value or, for
-        # the numeric shapes (which need a non-digit after the digits), on the first newline; the `re`
-        # engine resumes after the newline that follows a match, which is then the second one.
+        # the numeric shapes (which need a non-digit after the digits), on the first newline, never in the
+        # next value (the `re` engine reports non-overlapping matches, so the second newline is free).
         newline = pa.scalar(b"\n\n", pa.large_binary())
         joined = pc.binary_join_element_wise(values, pa.scalar(b"", pa.large_binary()), newline,
                                              null_handling="replace", null_replacement=b"")
