@@ -170,18 +170,20 @@ def test_python_engine_plans_blocks_like_hyperscan(lines: list[bytes]) -> None:
     assert python_prefilter.plan(block) == hyperscan_prefilter.plan(block)
 
 
-def test_inspected_http_connection_to_a_numeric_remote_ip_is_selected(tmp_path: Path) -> None:
-    """The HTTP rule reads RemoteIP leniently (`2852039166`), so the prefilter must not clear it."""
+def test_address_fields_are_read_strictly_with_and_without_the_prefilter(tmp_path: Path) -> None:
+    """RemoteIP is machine-written: `2852039166` there is not an address, for the rules and the prefilter alike;
+    the standard `169.254.169.254` and the IPv4-mapped form alert either way."""
     fields = json.dumps({"direction": "Out", "method": "GET", "uri": "/"})
     row = {"Timestamp": "2026-11-27T08:00:00Z", "DeviceName": "web-1", "ActionType": "HttpConnectionInspected",
            "RemoteIP": "2852039166", "RemotePort": 80, "InitiatingProcessFileName": "python3",
            "InitiatingProcessFolderPath": "/usr/bin/python3", "AdditionalFields": fields}
-    benign = {**row, "RemoteIP": "2852039167"}
+    rows = [row, {**row, "RemoteIP": "169.254.169.254"}, {**row, "RemoteIP": "::ffff:169.254.169.254"},
+            {**row, "ActionType": "ConnectionSuccess", "AdditionalFields": ""}]
     path = tmp_path / "inspected.jsonl"
-    path.write_text(json.dumps(row) + "\n" + json.dumps(benign) + "\n", encoding="utf-8")
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     for prefilter in (True, False):
         result = scan([str(path)], ScanOptions(prefilter=prefilter))
-        assert [alert.source.line for alert in result.alerts] == [1]
+        assert sorted(alert.source.line for alert in result.alerts) == [2, 3]
 
 
 def test_most_generated_rows_really_alert() -> None:

@@ -10,6 +10,7 @@ from ..knowledge.urls import find_metadata_references
 from ..model import Endpoint, Event, Severity
 from .endpoint import build_endpoint
 from .findings import Finding
+from .network import address_field_hit
 from .rules import HTTP_REQUEST
 
 
@@ -23,9 +24,9 @@ def detect_http(event: Event) -> list[Finding]:
     host = event.http_host or event.remote_ip
     port = event.remote_port
     finding: Finding | None = None
-    hit = metadata_host(host, port) if host else None
-    if hit is None and event.remote_ip and event.remote_ip != host:
-        hit = metadata_host(event.remote_ip, port)
+    hit = metadata_host(event.http_host, port) if event.http_host else None  # a Host header: any spelling
+    if hit is None and event.remote_ip:  # an address field: strict, as the network rule and the prefilter
+        hit = address_field_hit(event.remote_ip, port)
     if hit is not None:
         endpoint, severity, reasons = build_endpoint(hit, host, port, event.http_uri, event.process)
         finding = Finding(HTTP_REQUEST, severity, endpoint, reasons)

@@ -37,10 +37,15 @@ def address_field_host(text: str) -> CanonicalHost | None:
     return CanonicalHost("ipv4", str(address))
 
 
+def address_field_hit(text: str, port: int | None) -> MetadataHit | None:
+    """The metadata service an address field (parsed strictly, see address_field_host) names on `port`."""
+    host = address_field_host(text)
+    return match_host(host, port) if host is not None else None
+
+
 def _remote_hit(event: Event) -> tuple[MetadataHit, str] | None:
     if event.remote_ip:
-        host = address_field_host(event.remote_ip)
-        hit = match_host(host, event.remote_port) if host is not None else None
+        hit = address_field_hit(event.remote_ip, event.remote_port)
         if hit is not None:
             return hit, event.remote_ip
     if event.remote_url and could_mention_metadata(event.remote_url):

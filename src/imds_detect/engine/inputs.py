@@ -26,14 +26,15 @@ class InputFile:
         """The decompressed binary stream (positioned at its start) and its first HEAD_SIZE bytes."""
         raw: BinaryIO = sys.stdin.buffer if self.name == STDIN else open(self.name, "rb")  # noqa: SIM115
         magic = raw.read(2)
-        stream = cast(BinaryIO, _Prefixed(magic, raw))
+        stream = cast(BinaryIO, Prefixed(magic, raw))
         if magic == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
-        head = _read_up_to(stream, HEAD_SIZE)
-        return cast(BinaryIO, _Prefixed(head, stream)), head
+        head = read_up_to(stream, HEAD_SIZE)
+        return cast(BinaryIO, Prefixed(head, stream)), head
 
 
-def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+def read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """Up to `size` bytes of `stream` (fewer only at its end), across short reads."""
     parts: list[bytes] = []
     remaining = size
     while remaining > 0:
@@ -45,7 +46,7 @@ def _read_up_to(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """A read-only stream that yields `prefix` and then the rest of `tail`."""
 
     def __init__(self, prefix: bytes, tail: BinaryIO) -> None:

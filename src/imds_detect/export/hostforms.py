@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from functools import cache, lru_cache
+from typing import Any
 
 from ..knowledge.endpoints import ADDRESSES, ARC_PORT, NAMES, REBINDING_SUFFIXES, WILDCARD_DNS_SUFFIXES
 
@@ -23,22 +24,18 @@ from ..knowledge.endpoints import ADDRESSES, ARC_PORT, NAMES, REBINDING_SUFFIXES
 MIN_DECIMAL_FORM = 10
 
 
+def _address_alone(version: int) -> tuple[Any, ...]:
+    """The metadata addresses of IP `version` that identify the API on their own."""
+    addresses = (ipaddress.ip_address(info.address) for info in ADDRESSES if info.address_alone)
+    return tuple(address for address in addresses if address.version == version)
+
+
 def _address_alone_ipv4() -> tuple[ipaddress.IPv4Address, ...]:
-    out = []
-    for info in ADDRESSES:
-        address = ipaddress.ip_address(info.address)
-        if isinstance(address, ipaddress.IPv4Address) and info.address_alone:
-            out.append(address)
-    return tuple(out)
+    return _address_alone(4)
 
 
 def _address_alone_ipv6() -> tuple[ipaddress.IPv6Address, ...]:
-    out = []
-    for info in ADDRESSES:
-        address = ipaddress.ip_address(info.address)
-        if isinstance(address, ipaddress.IPv6Address) and info.address_alone:
-            out.append(address)
-    return tuple(out)
+    return _address_alone(6)
 
 
 def metadata_ipv4() -> tuple[str, ...]:

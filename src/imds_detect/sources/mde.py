@@ -896,10 +896,8 @@ class MdeAdapter:
     record_edges = (b"{", b"}")  # every JSON-lines record starts and ends with these
     # JSON keys whose values are free text (command lines, URLs, nested HTTP/DNS fields): the prefilter
     # looks for numeric host spellings only there; address fields are parsed strictly.
-    # RemoteIP is among them: the HTTP rule reads an inspected connection's RemoteIP leniently.
-    free_text_keys = ("ProcessCommandLine", "InitiatingProcessCommandLine", "RemoteUrl", "RemoteIP",
-                      "AdditionalFields", "Command", "uri", "host", "query", "query_name", "QueryName",
-                      "DnsQueryString")
+    free_text_keys = ("ProcessCommandLine", "InitiatingProcessCommandLine", "RemoteUrl", "AdditionalFields",
+                      "Command", "uri", "host", "query", "query_name", "QueryName", "DnsQueryString")
 
     def sniff(self, head: bytes) -> bool:
         """Whether `head` starts a Defender/Sentinel export this adapter reads."""

@@ -45,6 +45,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from ..engine.inputs import read_up_to
 from ..knowledge.indicators import PatternSet, numbers_name_metadata, numeric_patterns, strong_patterns
 from ..model import Event
 from .base import CountingSource, ReadCounts, Skip, SkipSink
@@ -392,7 +393,7 @@ def _open_source(stream: BinaryIO, file: str) -> tuple[Any, Callable[[], None]]:
     seekable = getattr(stream, "seekable", None)
     if seekable is not None and seekable():
         return stream, _nothing
-    head = _read_up_to(stream, _COMPARE_BYTES)
+    head = read_up_to(stream, _COMPARE_BYTES)
     if file != "-" and os.path.isfile(file):
         try:
             with open(file, "rb") as handle:
@@ -417,18 +418,6 @@ def _open_source(stream: BinaryIO, file: str) -> tuple[Any, Callable[[], None]]:
 
 def _nothing() -> None:
     return None
-
-
-def _read_up_to(stream: BinaryIO, size: int) -> bytes:
-    parts: list[bytes] = []
-    remaining = size
-    while remaining > 0:
-        chunk = stream.read(remaining)
-        if not chunk:
-            break
-        parts.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(parts)
 
 
 def _size(count: int) -> str:

@@ -316,15 +316,15 @@ def _open_decompressed(hadoop: HadoopFiles, uri: str) -> tuple[Any, bytes]:
     """A Hadoop file as InputFile.open opens a local one: decompressed when it starts with the gzip magic."""
     import gzip
 
-    from ..engine.inputs import GZIP_MAGIC, HEAD_SIZE, _Prefixed, _read_up_to
+    from ..engine.inputs import GZIP_MAGIC, HEAD_SIZE, Prefixed, read_up_to
 
     raw = hadoop.open_uri(uri)
     magic = raw.read(2)
-    stream: Any = _Prefixed(magic, raw)
+    stream: Any = Prefixed(magic, raw)
     if magic == GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")
-    head = _read_up_to(stream, HEAD_SIZE)
-    return _Prefixed(head, stream), head
+    head = read_up_to(stream, HEAD_SIZE)
+    return Prefixed(head, stream), head
 
 
 def _by_file(found: list[Part]) -> dict[str, FilePart]:

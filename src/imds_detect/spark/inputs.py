@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
-from ..engine.inputs import GZIP_MAGIC, HEAD_SIZE, STDIN, InputFile, discover
+from ..engine.inputs import GZIP_MAGIC, HEAD_SIZE, STDIN, InputFile, Prefixed, discover
 from ..engine.scan import Scanner
 from ..sources.mde import MDE_ADAPTER
 from ..sources.registry import BY_NAME, detect_format
@@ -180,7 +180,7 @@ class HadoopFiles:
             raw = self.open(fs, path)
             with raw:
                 magic = raw.read(2)
-                stream = cast(BinaryIO, _Prefixed(magic, raw))
+                stream = cast(BinaryIO, Prefixed(magic, raw))
                 if magic == GZIP_MAGIC:
                     stream = cast(BinaryIO, _GzipHead(stream))
                 head = stream.read(HEAD_SIZE)
@@ -222,29 +222,6 @@ class _JavaStream(io.RawIOBase):
         if not self.closed:
             self._stream.close()
         super().close()
-
-
-class _Prefixed(io.RawIOBase):
-    """`prefix`, then the rest of `tail`."""
-
-    def __init__(self, prefix: bytes, tail: BinaryIO) -> None:
-        super().__init__()
-        self._prefix = prefix
-        self._tail = tail
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._prefix:
-            count = min(len(view), len(self._prefix))
-            view[:count] = self._prefix[:count]
-            self._prefix = self._prefix[count:]
-            return count
-        data = self._tail.read(len(view))
-        view[: len(data)] = data
-        return len(data)
 
 
 class _GzipHead:
