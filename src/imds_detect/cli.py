@@ -19,11 +19,13 @@ from .engine.scan import CHUNK_BYTES, Scanner, ScanOptions, ScanResult, scan
 from .engine.window import TimeBound, parse_bound
 from .export.command import export_command
 from .live.watch import Watcher
+from .mock.command import mock_imds_command
 from .model import Alert, Severity
 from .report.csvout import csv_row, csv_writer, write_csv
 from .report.jsonl import jsonl_line, write_jsonl
 from .report.table import header_line, row_line, write_table
 from .sources.registry import format_names
+from .validate.command import validate_command
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 SEVERITIES = [s.label for s in Severity]
@@ -311,3 +313,5 @@ def _write_atomically(path: str, write: Callable[[TextIO], None]) -> None:
 
 
 main.add_command(export_command, "export")
+main.add_command(mock_imds_command, "mock-imds")
+main.add_command(validate_command, "validate")
