@@ -7,6 +7,18 @@ Input (recognised from content by :meth:`AuditdAdapter.sniff`, plain or gzipped,
 - ``ausearch`` output, raw or interpreted (``ausearch -i``: decoded values, local-time stamps read as
   UTC, ``----`` lines between events, ``time->`` lines).
 
+Reading (``scan``; ``--no-prefilter`` keeps the plain line loop as the reference): blocks of whole lines
+(2 MiB reads) are cut at C speed by one regular expression into whole raw events (SYSCALL record, records
+of the same ``node=`` and stamp, EOE), runs of records of untracked types, and single lines (see
+:meth:`AuditdParser._tiled`). An event of another syscall costs one pid map update; a connect or execve
+that its second record (SOCKADDR, EXECVE) shows harmless is applied at once, without building it, with
+exactly the state changes the line loop makes (order, windows, recently closed keys, the pid map,
+including the parent lookup a built event would make); events whose records interleave are applied the
+same way when that is provably what the line loop does; everything else goes through the line loop, line
+by line. "Harmless" is decided by the rules' own gates (the network rule's address/port match, the
+command-line gate, agent names), and also requires records that the full parse reads without a skip, so
+that skips, alerts and counts are those of ``--no-prefilter``.
+
 Records are grouped into events by ``(node, msg=audit(TIME:SERIAL))`` with bounded memory (see
 :mod:`.auditd_events`: EOE, a ``----`` separator, a window of 128 newer events or 2 s of audit time, or
 end of file closes an event); records are read by :mod:`.auditd_records` and argv and names come from
@@ -59,19 +71,32 @@ Records of other types are never reported one by one: that would flood the summa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..model import Event
-from .auditd_events import FORMAT, LIGHT, Assembler, AssemblyStats
+from .auditd_events import (
+    FORMAT,
+    LIGHT,
+    OTHER_MEMORY,
+    SAFE_RECORD,
+    SAFE_VALUE,
+    Assembler,
+    AssemblyStats,
+    light_connect,
+    light_exec,
+    light_syscall,
+)
 from .auditd_records import (
+    _CONNECT_BYTES,
+    _EXECVE_BYTES,
+    _RELEVANT_BYTES,
     CONNECT,
     EXECVE,
     GS,
     TRACKED,
-    RecordError,
     moment_of,
-    read_record,
     surely_connect,
     surely_execve,
     surely_other,
@@ -80,10 +105,43 @@ from .base import ReadCounts, Skip, SkipSink, SourceAdapter
 
 __all__ = ["AUDITD_ADAPTER", "FORMAT", "AuditdAdapter", "AuditdParser"]
 
-READ_BLOCK = 1 << 20
+READ_BLOCK = 2 << 20  # bytes read at a time; blocks end at the last newline of a read
 MAX_LINE = 1 << 18  # kernel records stay under 9 KB; ENRICHED and interpreted lines a little more
 _SNIFF_LINES = 20
 GS_BYTE = GS.encode()
+
+# The fast path cuts a block of whole lines into pieces, at C speed, with one regular expression; every
+# line belongs to exactly one piece, in order:
+# - ``event``: a raw syscall event whose records all sit together: its SYSCALL record (known header:
+#   arch and syscall number), then records of other types with the same ``node=`` prefix and stamp, then
+#   its EOE record;
+# - ``untracked``: a run of records of types imds-detect does not use (the line loop passes them over);
+# - any other single line (records of events that interleave, ausearch output, junk...).
+_TILE = re.compile(rb"""
+    (?P<event>
+        (?P<prefix>(?:node=[^\ \n]+\ )?)
+        type=SYSCALL\ msg=audit\((?P<stamp>(?P<seconds>[0-9]+)\.(?P<millis>[0-9]{1,3}):[0-9]+)\):
+        \ arch=(?P<arch>[0-9a-f]{1,8})\ syscall=(?P<syscall>[0-9]{1,10})\ [^\n]*\n
+        (?P<second>(?P=prefix)type=SOCKADDR\ msg=audit\((?P=stamp)\):\ saddr=(?P<saddr>[^\ \n]*)[^\n]*\n
+          |(?P=prefix)type=EXECVE\ msg=audit\((?P=stamp)\):\ (?P<execve>argc=[^\n]*)\n)?
+        (?(second)(?P<safe>(?:(?P=prefix)type=(?:
+                   (?:PROCTITLE\ msg=audit\((?P=stamp)\):\ proctitle=|CWD\ msg=audit\((?P=stamp)\):\ cwd=)"""
+    + SAFE_VALUE + rb"""
+                   |(?!SYSCALL\ |EOE\ |CWD\ |PROCTITLE\ |SOCKADDR\ |EXECVE\ )[A-Z_0-9]+\ [^\n]*)\n)*+)
+          |(?:(?P=prefix)type=(?!SYSCALL\ |EOE\ )[A-Z_0-9]+\ msg=audit\((?P=stamp)\):\ [^\n]*\n)*+)
+        (?P<eoe>(?P=prefix)type=EOE\ msg=audit\((?P=stamp)\)[^\n]*\n)
+    )
+    |(?P<untracked>(?:(?:node=[^\ \n]+\ )?
+        type=(?!SYSCALL\ |EOE\ |CWD\ |PROCTITLE\ |SOCKADDR\ |EXECVE\ )[A-Z_0-9]+\ [^\n]*\n)++)
+    |[^\n]*\n
+""", re.VERBOSE)
+_SAFE, _EOE, _UNTRACKED = _TILE.groupindex["safe"], _TILE.groupindex["eoe"], _TILE.groupindex["untracked"]
+# The parts of single records that the line loop reads (see _quick_region).
+_HEAD = re.compile(rb"((?:node=[^ \n]+ )?)type=([A-Z_0-9]+) msg=audit\(([0-9]+\.[0-9]{1,3}:[0-9]+)\)")
+_SYSCALL_HEAD = re.compile(rb"((?:node=[^ \n]+ )?)type=SYSCALL msg=audit\(([0-9]+)\.([0-9]{1,3}):[0-9]+\): "
+                           rb"arch=([0-9a-f]{1,8}) syscall=([0-9]{1,10}) ")
+_SOCKADDR_VALUE = re.compile(rb"(?:node=[^ \n]+ )?type=SOCKADDR msg=audit\([^)]*\): saddr=([^ ]*)")
+_EXECVE_FIELDS = re.compile(rb"(?:node=[^ \n]+ )?type=EXECVE msg=audit\([^)]*\): (argc=.*)", re.DOTALL)
 
 
 def _node(line: bytes, start: int) -> str:
@@ -110,155 +168,388 @@ def _ignorable(line: bytes) -> bool:
 
 
 class AuditdParser:
-    """One pass over one audit log: lines -> records -> events. ``stats`` tells how events were closed."""
+    """One pass over one audit log: lines -> records -> events. ``stats`` tells how events were closed.
 
-    def __init__(self, file: str, on_skip: SkipSink, light: bool = False, **window: int) -> None:
+    ``light`` (the prefilter) closes harmless connect/execve events without parsing them, and reads
+    blocks of lines with :data:`_TILE`: the records that the line loop (:meth:`_line`) would pass over
+    without a change of state are not looked at one by one (see :meth:`_tiled`). ``light=False`` runs
+    every line through the line loop: the reference that tests compare the shortcuts with. ``tiled=False``
+    keeps the light shortcut but runs the line loop on every line (for tests).
+    """
+
+    def __init__(self, file: str, on_skip: SkipSink, light: bool = False, tiled: bool = True,
+                 block_size: int | None = None, **window: int) -> None:
         self.file = file
         self.on_skip = on_skip
         self.light = light  # close harmless connect/execve events unparsed (the prefilter); False: build every event
+        self.tiled = tiled and light
+        self.block_size = block_size or READ_BLOCK
         self.assembler = Assembler(file, on_skip, **window)
+        self._not_records = 0  # blank lines and ausearch decoration
 
     @property
     def stats(self) -> AssemblyStats:
         return self.assembler.stats
 
     def events(self, stream: BinaryIO, counts: ReadCounts | None = None) -> Iterator[Event]:
-        """Every connect/execve event of `stream`, in the order of their first records.
-
-        The loop handles the common lines inline: records of untracked types, and every record of an
-        event whose SYSCALL names another syscall, cost a few ``bytes.find`` calls and a dict lookup.
-        Everything else goes through :func:`.auditd_records.read_record` and the assembler.
-        """
+        """Every connect/execve event of `stream`, in the order of their first records."""
         assembler = self.assembler
-        open_events = assembler.open
-        other = assembler.other
         number = 0
-        not_records = 0  # blank lines and ausearch decoration
-        for lines in _blocks(stream):
-            for line in lines:
-                number += 1
-                if line is None:
-                    self.on_skip(Skip("malformed-record", self.file, number, f"line longer than {MAX_LINE} bytes"))
-                    continue
-                if line.startswith(b"type="):
-                    start = 0
-                elif line.startswith(b"node="):
-                    start = line.find(b" ") + 1
-                else:
-                    start = -1
-                if start >= 0:
-                    space = line.find(b" ", start)
-                    if space > 0:
-                        kind = line[start + 5: space]
-                        if kind not in TRACKED:
-                            continue  # a record of a type imds-detect does not use
-                        close = line.find(b")", space)
-                        if close > 0 and line.startswith(b"msg=audit(", space + 1):
-                            key = line[:start] + line[space + 11: close] if start else line[space + 11: close]
-                            if key in other:
-                                if kind == b"EOE":
-                                    del other[key]
-                                continue  # an event of another syscall
-                            pending = open_events.get(key)
-                            if kind == b"EOE":
-                                if pending is not None:
-                                    assembler.end(pending)
-                                    if assembler.ready:
-                                        yield from self._drain()
-                                continue  # (an EOE of an event without tracked records needs nothing)
-                            if pending is not None and pending.call is LIGHT:
-                                continue  # an event already judged harmless
-                            if (kind == b"SYSCALL" and key not in open_events
-                                    and line.startswith(b"): arch=", close)):
-                                head = line[close + 8: close + 64].split(b" ", 2)
-                                if len(head) == 3 and head[1].startswith(b"syscall="):
-                                    if surely_other(head[0], head[1][8:]):
-                                        assembler.note_other(key, line, start)
-                                        continue
-                                    number_text = head[1][8:]
-                                    call = (CONNECT if surely_connect(head[0], number_text) else
-                                            EXECVE if surely_execve(head[0], number_text) else "")
-                                    if (self.light and call and GS_BYTE not in line
-                                            and assembler.defer_syscall(key, line, number, _node(line, start),
-                                                                        line[space + 11: close], call)):
-                                        if assembler.ready:
-                                            yield from self._drain()
-                                        continue
-                            elif kind == b"SOCKADDR" and line.startswith(b"): saddr=", close):
-                                if pending is not None and pending.deferred is not None:
-                                    end = line.find(b" ", close + 9)
-                                    if assembler.light_sockaddr(pending, line[close + 9: end if end > 0 else None]):
-                                        continue
-                            elif (kind == b"EXECVE" and line.startswith(b"): argc=", close) and pending is not None
-                                    and pending.deferred is not None and GS_BYTE not in line
-                                    and assembler.light_execve(pending, line[close + 3:])):
-                                continue
-                elif _ignorable(line):
-                    not_records += 1
-                    if line.startswith(b"----"):
-                        assembler.separator()
-                        if assembler.ready:
-                            yield from self._drain()
-                    continue
-                self._slow(line, number)
+        for piece, end in _pieces(stream, self.block_size):
+            if self.tiled and isinstance(piece, bytes):
+                number += self._tiled(piece, end, number)
                 if assembler.ready:
                     yield from self._drain()
+            else:
+                for line in piece[:end].split(b"\n")[:-1] if isinstance(piece, bytes) else piece:
+                    number += 1
+                    self._line(line, number)
+                    if assembler.ready:
+                        yield from self._drain()
             if counts is not None:
-                counts.records = number - not_records
+                counts.records = number - self._not_records
         assembler.finish()
         yield from self._drain()
         if counts is not None and assembler.light_newest_ms >= 0:
             counts.newest = moment_of(assembler.light_newest_ms)
 
+    def _line(self, line: bytes | None, number: int) -> None:
+        """The line loop: one line (without its newline; None for an over-long one) read at `number`.
+
+        The common lines cost a few ``bytes.find`` calls and a dict lookup: records of untracked types,
+        and every record of an event whose SYSCALL names another syscall. Everything else goes through
+        :func:`.auditd_records.read_record` and the assembler.
+        """
+        if line is None:
+            self.on_skip(Skip("malformed-record", self.file, number, f"line longer than {MAX_LINE} bytes"))
+            return
+        assembler = self.assembler
+        if line.startswith(b"type="):
+            start = 0
+        elif line.startswith(b"node="):
+            start = line.find(b" ") + 1
+        else:
+            start = -1
+        if start >= 0:
+            space = line.find(b" ", start)
+            if space > 0:
+                kind = line[start + 5: space]
+                if kind not in TRACKED:
+                    return  # a record of a type imds-detect does not use
+                close = line.find(b")", space)
+                if close > 0 and line.startswith(b"msg=audit(", space + 1):
+                    key = line[:start] + line[space + 11: close] if start else line[space + 11: close]
+                    other = assembler.other
+                    if key in other:
+                        if kind == b"EOE":
+                            del other[key]
+                        return  # an event of another syscall
+                    open_events = assembler.open
+                    pending = open_events.get(key)
+                    if kind == b"EOE":
+                        if pending is not None:
+                            assembler.end(pending)
+                        return  # (an EOE of an event without tracked records needs nothing)
+                    if pending is not None and pending.call is LIGHT:  # an event judged harmless ...
+                        if SAFE_RECORD.fullmatch(line) is not None:
+                            assert pending.consumed is not None
+                            pending.consumed.append((line, number))
+                            return  # ... and a record that cannot change that (kept in case one will)
+                        assembler.unlight(pending)  # built after all; this record is read below
+                    # (the shortcuts below take only lines that read_record reads: ``type=`` after ``node=``)
+                    proper = self.light and (not start or line.startswith(b"type=", start))
+                    if (kind == b"SYSCALL" and key not in open_events
+                            and line.startswith(b"): arch=", close)):
+                        head = line[close + 8: close + 64].split(b" ", 2)
+                        if len(head) == 3 and head[1].startswith(b"syscall="):
+                            if surely_other(head[0], head[1][8:]):
+                                assembler.note_other(key, line, start)
+                                return
+                            number_text = head[1][8:]
+                            call = (CONNECT if surely_connect(head[0], number_text) else
+                                    EXECVE if surely_execve(head[0], number_text) else "")
+                            if (proper and call and GS_BYTE not in line and light_syscall(line) is not None
+                                    and assembler.defer_syscall(key, line, number, _node(line, start),
+                                                                line[space + 11: close], call)):
+                                return
+                    elif kind == b"SOCKADDR" and line.startswith(b"): saddr=", close):
+                        if proper and pending is not None and pending.deferred is not None:
+                            end = line.find(b" ", close + 9)
+                            if assembler.light_sockaddr(pending, line[close + 9: end if end > 0 else None],
+                                                        line, number):
+                                return
+                    elif (proper and kind == b"EXECVE" and line.startswith(b"): argc=", close) and pending is not None
+                            and pending.deferred is not None and GS_BYTE not in line
+                            and assembler.light_execve(pending, line[close + 3:], line, number)):
+                        return
+        elif _ignorable(line):
+            self._not_records += 1
+            if line.startswith(b"----"):
+                assembler.separator()
+            return
+        self._slow(line, number)
+
+    def _tiled(self, block: bytes, end: int, number: int) -> int:
+        """The line loop over ``block[:end]``, whole lines (`number` lines before them), without looking at the
+        lines it would pass over unchanged. Returns the number of lines.
+
+        Exactly what :meth:`_line` on every line would do. A piece that is not an ``event`` of :data:`_TILE`
+        goes through the line loop line by line (an ``untracked`` run needs nothing). An event whose key is
+        new is applied at once when it is one of another syscall (:meth:`.Assembler.quick_other`), or, while
+        no other event is open, a connect or execve that its second record shows harmless and whose further
+        records are all untracked or safe PROCTITLE/CWD records (group ``safe``; see
+        :meth:`.Assembler.quick_light`). Any other event: its SYSCALL record goes through the line loop; each
+        further record is a no-op for the line loop when its type is untracked, or once the event is one of
+        another syscall (its key is in ``other``) - a state that no-op lines do not change - so those are
+        passed over, and so are the rest of an event judged harmless (``LIGHT``) when they are all untracked
+        or safe (the line loop would keep them in case the event must be built after all, but it closes at
+        its EOE right after them). The others go through the line loop; the EOE record is then applied.
+        """
+        assembler = self.assembler
+        other = assembler.other
+        open_events = assembler.open
+        closed = assembler.closed_keys
+        line = self._line
+        quick = self.light and block.find(GS_BYTE, 0, end) < 0
+        ascii_known = quick and block.isascii()  # (else ASCII is checked record by record)
+        counted_to = 0  # lines are counted up to this offset ...
+        before = number  # ... where this many lines lie before
+        lights = others = 0  # events applied at once, not counted yet (see Assembler.settle)
+        spans: list[tuple[int, int]] = []  # consecutive lines that are no ``event`` (untracked runs aside)
+        for match in _TILE.finditer(block, 0, end):
+            kind = match.lastindex
+            if kind == _UNTRACKED:
+                continue
+            start = match.start()
+            if kind is None:
+                spans.append((start, match.end() - 1))
+                continue
+            if spans:  # the lines of events that interleave (or of anything else irregular)
+                if lights or others:
+                    assembler.settle(lights, others)
+                    lights = others = 0
+                if not (quick and self._quick_region(block, spans, ascii_known)):
+                    for first, last in spans:
+                        before += block.count(b"\n", counted_to, first)
+                        counted_to = first
+                        line(block[first: last], before + 1)
+                spans.clear()
+            _, prefix, stamp, seconds, millis, arch, syscall, _, saddr, execve, safe, _, _ = match.groups()
+            key = prefix + stamp if prefix else stamp
+            first_end = block.find(b"\n", start)
+            if key not in other and key not in open_events:
+                wanted = _RELEVANT_BYTES.get(arch)
+                if wanted is not None:
+                    if syscall not in wanted:
+                        assembler.quick_other(key, block, start, first_end, len(prefix))
+                        others += 1
+                        continue
+                    if quick and safe is not None and not open_events and key not in closed:
+                        fields = light_syscall(block[start: first_end], ascii_known)
+                        if fields is not None:
+                            ip: bool | None = None
+                            process = None
+                            if saddr is not None:
+                                if syscall in _CONNECT_BYTES[arch]:
+                                    ip = light_connect(saddr, b"", True) if ascii_known else light_connect(
+                                        saddr, block[first_end + 1: match.start(_SAFE) - 1])
+                            elif syscall in _EXECVE_BYTES[arch]:
+                                process = light_exec(fields, execve, b"", True) if ascii_known else light_exec(
+                                    fields, execve, block[first_end + 1: match.start(_SAFE) - 1])
+                            if ip is not None or process is not None:
+                                milliseconds = (int(seconds) * 1000 + int(millis) if len(millis) == 3
+                                                else int(seconds) * 1000 + int(millis.ljust(3, b"0")))
+                                node = prefix[5:-1].decode("utf-8", "replace") if prefix else ""
+                                assembler.quick_light(key, node, milliseconds, fields, bool(ip), process)
+                                lights += 1
+                                continue
+            if lights or others:
+                assembler.settle(lights, others)
+                lights = others = 0
+            before += block.count(b"\n", counted_to, start)
+            counted_to = start
+            line(block[start: first_end], before + 1)
+            eoe = match.start(_EOE)
+            position = first_end + 1
+            if position < eoe:
+                skip = len(prefix) + 5
+                rest = -1 if safe is None else match.start(_SAFE)  # from here on all safe or untracked
+                while position < eoe:
+                    if key in other:
+                        break
+                    if position == rest:
+                        pending = open_events.get(key)
+                        if pending is not None and pending.call is LIGHT:
+                            break
+                    stop = block.find(b"\n", position)
+                    if block[position + skip: block.find(b" ", position + skip)] in TRACKED:
+                        before += block.count(b"\n", counted_to, position)
+                        counted_to = position
+                        line(block[position: stop], before + 1)
+                    position = stop + 1
+            if key in other:
+                del other[key]
+            else:
+                pending = open_events.get(key)
+                if pending is not None:
+                    assembler.end(pending)
+        if lights or others:
+            assembler.settle(lights, others)
+        if spans and not (quick and self._quick_region(block, spans, ascii_known)):
+            for first, last in spans:
+                before += block.count(b"\n", counted_to, first)
+                counted_to = first
+                line(block[first: last], before + 1)
+        return before + block.count(b"\n", counted_to, end) - number
+
+    def _quick_region(self, block: bytes, spans: list[tuple[int, int]], ascii_known: bool) -> bool:
+        """Apply at once the events whose records interleave in the lines `spans` of `block` (records of
+        untracked types between them aside), when that is exactly what the line loop would do; False (and
+        nothing done) otherwise.
+
+        Each event must be whole - its SYSCALL record first, its EOE last - and one that
+        :meth:`.Assembler.quick_other` or :meth:`.Assembler.quick_light` applies on its own (for the latter:
+        its first record after the SYSCALL makes it light and the others are safe). Applied one after the
+        other, they change the state as the interleaved lines do when no event was open before, the keys are
+        new, and neither window nor the ``other`` memory closes or drops anything. They are applied in the
+        order in which the line loop changes the pid map (an event of another syscall at its SYSCALL record,
+        a light one when it closes at its EOE; the recently closed keys follow the same order); what else
+        they change (counts, newest times, the release order) does not depend on the order.
+        """
+        assembler = self.assembler
+        other = assembler.other
+        closed = assembler.closed_keys
+        if assembler.open or len(spans) < 4 or len(other) + len(spans) >= OTHER_MEMORY:
+            return False
+        events: dict[bytes, list[tuple[bytes, int, int]]] = {}
+        for start, stop in spans:
+            head = _HEAD.match(block, start, stop)
+            if head is None:
+                return False
+            prefix, kind, stamp = head.groups()
+            key = prefix + stamp if prefix else stamp
+            records = events.get(key)
+            if records is None:
+                if kind != b"SYSCALL" or key in other or key in closed:
+                    return False
+                events[key] = records = []
+            elif records[-1][0] == b"EOE" or kind == b"SYSCALL":
+                return False
+            records.append((kind, start, stop))
+        plan: list[tuple[bytes, int, bool, tuple[object, ...]]] = []  # key, pid map step, light?, arguments
+        newest = dict(assembler.newest_by_node)
+        opened: list[tuple[str, int, int, int]] = []  # node, time opened at, SYSCALL and EOE positions
+        for key, records in events.items():
+            if records[-1][0] != b"EOE":
+                return False
+            syscall_start, syscall_stop = records[0][1], records[0][2]
+            head = _SYSCALL_HEAD.match(block, syscall_start, syscall_stop)
+            if head is None:
+                return False
+            prefix, seconds, millis, arch, syscall = head.groups()
+            wanted = _RELEVANT_BYTES.get(arch)
+            if wanted is None:
+                return False
+            if syscall not in wanted:
+                plan.append((key, syscall_start, False, (block, syscall_start, syscall_stop, len(prefix))))
+                continue
+            if len(records) < 3:
+                return False
+            second_kind, second_start, second_stop = records[1]
+            for _, start, stop in records[2:-1]:
+                if SAFE_RECORD.fullmatch(block, start, stop) is None:
+                    return False
+            syscall_line = block[syscall_start: syscall_stop]
+            fields = light_syscall(syscall_line, ascii_known)
+            if fields is None:
+                return False
+            second = block[second_start: second_stop]
+            ip: bool | None = None
+            process = None
+            if second_kind == b"SOCKADDR" and syscall in _CONNECT_BYTES[arch]:
+                value = _SOCKADDR_VALUE.match(second)
+                if value is not None:
+                    ip = light_connect(value.group(1), second, ascii_known)
+            elif second_kind == b"EXECVE" and syscall in _EXECVE_BYTES[arch]:
+                payload = _EXECVE_FIELDS.match(second)
+                if payload is not None:
+                    process = light_exec(fields, payload.group(1), second, ascii_known)
+            if ip is None and process is None:
+                return False
+            milliseconds = int(seconds) * 1000 + int(millis.ljust(3, b"0"))
+            node = prefix[5:-1].decode("utf-8", "replace") if prefix else ""
+            latest = newest.get(node)
+            if latest is None or milliseconds > latest:
+                newest[node] = latest = milliseconds
+            opened.append((node, latest, syscall_start, records[-1][1]))
+            plan.append((key, records[-1][1], True, (node, milliseconds, fields, bool(ip), process)))
+        if len(opened) - 1 > assembler.window_events or any(
+                newest[node] - at > assembler.window_ms for node, at, _, _ in opened):
+            return False  # the event or time window would close one of them
+        plan.sort(key=lambda step: step[1])  # the line loop's order of pid map changes
+        peak = max((sum(1 for _, _, first, last in opened if first <= start < last)
+                    for _, _, start, _ in opened), default=0)
+        for key, _, light, arguments in plan:
+            if light:
+                assembler.quick_light(key, *arguments)  # type: ignore[arg-type]
+            else:
+                assembler.quick_other(key, *arguments)  # type: ignore[arg-type]
+        lights = len(opened)
+        assembler.settle(lights, len(plan) - lights)
+        assembler.stats.max_open = max(assembler.stats.max_open, peak)
+        return True
+
     def _slow(self, line: bytes, number: int) -> None:
         """A line the fast path did not settle: parse it fully and hand it to the assembler."""
-        try:
-            record = read_record(line)
-        except RecordError as error:
-            self.on_skip(Skip(error.reason, self.file, number, error.detail))
-            if error.record is not None:
-                self.assembler.broken(error.record, number)
-            return
-        if record is not None:
-            self.assembler.add(record, number, line)
+        self.assembler.take_line(line, number)
 
     def _drain(self) -> Iterator[Event]:
         ready, self.assembler.ready = self.assembler.ready, []
         yield from ready
 
 
-def _blocks(stream: BinaryIO) -> Iterator[list[bytes | None]]:
-    """Lines without their newline (CRLF read as LF), a block at a time, in bounded memory: a line longer
-    than MAX_LINE is given as None (once) and the rest of it is discarded."""
+def _may_hold_long_lines(block: bytes, end: int) -> bool:
+    """False when every line of ``block[:end]`` is at most MAX_LINE bytes long (a newline in every half-window)."""
+    step = MAX_LINE // 2
+    return any(block.find(b"\n", offset, offset + step) < 0 for offset in range(0, end - step, step))
+
+
+def _pieces(stream: BinaryIO, size: int) -> Iterator[tuple[bytes | list[bytes | None], int]]:
+    """The stream's lines, CRLF read as LF, in bounded memory, as ``(piece, end)``: a block whose first
+    `end` bytes are whole lines (each ending with a newline; the last line of the stream is given one), or,
+    where a block may hold a line longer than MAX_LINE, a list of its lines without their newlines, each
+    over-long line given as None (once; the rest of it is discarded) - `end` is then its length."""
     carry = b""
     discarding = False
     while True:
-        block = stream.read(READ_BLOCK)
-        if not block:
+        chunk = stream.read(size)
+        if not chunk:
             break
         if discarding:
-            cut = block.find(b"\n")
+            cut = chunk.find(b"\n")
             if cut < 0:
                 continue
-            block = block[cut + 1:]
+            chunk = chunk[cut + 1:]
             discarding = False
-        if carry:
-            block = carry + block
+        block = carry + chunk if carry else chunk
         if b"\r" in block:
             block = block.replace(b"\r\n", b"\n")
-        lines: list[bytes | None] = list(block.split(b"\n"))
-        tail = lines.pop()
-        carry = tail if tail is not None else b""
-        if lines and max(map(len, lines)) > MAX_LINE:  # type: ignore[arg-type]
-            lines = [None if line is not None and len(line) > MAX_LINE else line for line in lines]
+        last = block.rfind(b"\n") + 1
+        carry = block[last:]
+        if last:
+            if _may_hold_long_lines(block, last):
+                lines: list[bytes | None] = [None if len(line) > MAX_LINE else line
+                                             for line in block[:last].split(b"\n")[:-1]]
+                yield lines, len(lines)
+            else:
+                yield block, last
         if len(carry) > MAX_LINE:
-            lines.append(None)
+            yield [None], 1
             carry = b""
             discarding = True
-        if lines:
-            yield lines
     if carry and not discarding:
-        yield [carry.removesuffix(b"\r")]
+        tail = carry.removesuffix(b"\r") + b"\n"
+        yield tail, len(tail)
 
 
 class AuditdAdapter:

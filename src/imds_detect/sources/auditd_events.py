@@ -31,10 +31,13 @@ import ipaddress
 import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from ..detect.command_line import MAX_TEXT
+from ..detect.network import address_field_hit
 from ..knowledge.agents import agents_named
-from ..knowledge.endpoints import ADDRESSES, address_info
-from ..knowledge.indicators import could_mention_bytes
+from ..knowledge.endpoints import ADDRESSES
+from ..knowledge.indicators import could_mention_metadata
 from ..model import Event, EventKind, ProcessInfo, SourceRef
 from .auditd_process import (
     COMM_LIMIT,
@@ -122,6 +125,11 @@ class _Pending:
     deferred: bytes | None = None  # a connect's SYSCALL line, not parsed until the event proves relevant
     deferred_line: int = 0
     deferred_call: str = ""  # CONNECT or EXECVE, as the deferred line's arch and syscall number say
+    # While LIGHT: the records read since the SYSCALL (line, number), to build the event after all when a
+    # later record could change its outcome (see :meth:`Assembler.unlight`); whether it is an IP connect.
+    consumed: list[tuple[bytes, int]] | None = None
+    light_ip: bool = False
+    light_known: Known | None = None  # a light execve's process, for the pid map
     records: int = 0
     raw: list[str] = field(default_factory=list)
     raw_size: int = 0
@@ -148,21 +156,12 @@ def _int(text: str | None) -> int | None:
 
 @dataclass(slots=True)
 class _LazyConnect:
-    """A pid map entry from a light connect: its raw ``comm=... exe=...`` text over the previous entry."""
+    """A pid map entry from a light connect: its raw ``exe`` and ``comm`` values (checked decodable) over the
+    previous entry; decoded when looked up (see :meth:`Assembler._known_connect`)."""
 
-    text: bytes
+    exe: bytes
+    comm: bytes
     previous: Known | bytes | None
-
-
-def could_be_metadata(address: SockAddr) -> bool:
-    """Whether a connect to `address` (any port) could reach a metadata endpoint: its IP, unwrapped from
-    IPv4-mapped or -compatible IPv6, is one of the knowledge base's addresses."""
-    ip = address.ip
-    if address.family == "inet6":
-        value = ipaddress.IPv6Address(ip)
-        embedded = value.ipv4_mapped or (ipaddress.IPv4Address(int(value)) if 0xFFFF < int(value) < 1 << 32 else None)
-        ip = str(embedded) if embedded is not None else value.compressed
-    return address_info(ip) is not None
 
 
 _INET = frozenset({b"0200", b"0002"})
@@ -175,22 +174,177 @@ _V4_HEX = frozenset(f"{int(ipaddress.ip_address(a.address)):08X}".encode() for a
 _V6_HEX = frozenset(f"{int(ipaddress.ip_address(a.address)):032X}".encode() for a in ADDRESSES
                     if ipaddress.ip_address(a.address).version == 6)
 LIGHT_EXECVE_LIMIT = 16384  # longer EXECVE records take the full path (argument limits, evidence)
-_QUOTED_ARG = re.compile(rb' a(\d+)="([^"]*)"')
-_UNQUOTED_ARG = re.compile(rb' a\d+=[^"]')
-_ARG_INDEX = re.compile(rb' a(\d+)=')
+# The fields of an EXECVE record that holds the whole argv: argc, then a0..a(argc-1) and nothing else.
+_EXECVE_PAYLOAD = re.compile(rb"argc=([0-9]+)((?: a[0-9]+=[^ ]*)*)")
+_ARG = re.compile(rb" a([0-9]+)=([^ ]*)")
 _INDEX_RUNS = {count: [str(i).encode() for i in range(count)] for count in range(1, 257)}  # argc -> a0..a(argc-1)
+_NOTHING_BYTES = frozenset((b"(null)", b"(none)", b"?", b""))
+# A PROCTITLE or CWD record whose value the full path decodes without a skip (ASCII, even-length hex or a
+# quoted printable string). Such records of an event judged harmless can be passed over.
+SAFE_VALUE = rb"(?:(?:[0-9A-F][0-9A-F])*+|\"[\x21\x23-\x7e]*+\")"
+SAFE_RECORD = re.compile(rb"(?:node=[^\ \n]+\ )?type=(?:PROCTITLE\ msg=audit\([0-9.:]+\):\ proctitle="
+                         rb"|CWD\ msg=audit\([0-9.:]+\):\ cwd=)" + SAFE_VALUE, re.VERBOSE)
 
 
-def _quoted(line: bytes, marker: bytes) -> bytes | None:
-    """The value of a double-quoted field (`marker` ends with the opening quote), or None."""
+def _field(line: bytes, marker: bytes) -> bytes | None:
+    """The raw value of the first field `marker` (`` name=``) of a raw record line, or None."""
     start = line.find(marker)
     if start < 0:
         return None
     start += len(marker)
-    end = line.find(b'"', start)
-    return line[start:end] if end >= 0 else None
+    end = line.find(b" ", start)
+    return line[start:end] if end >= 0 else line[start:]
 
 
+def _decodable(value: bytes) -> bool:
+    """Whether :func:`.auditd_records.decode_value` reads raw `value` without an error."""
+    if value[:1] == b'"':
+        return len(value) >= 2 and value[-1:] == b'"'
+    return value in _NOTHING_BYTES or (not len(value) % 2 and _HEX.fullmatch(value) is not None)
+
+
+def _decoded(value: bytes, what: str) -> str:
+    return decode_value(value.decode("ascii"), what)
+
+
+@lru_cache(maxsize=1024)
+def _off_api(value: bytes) -> bool:
+    """Whether the network rule finds nothing in a connect to the IP saddr hex `value` (well-formed)."""
+    address = sockaddr_from_hex(value.decode("ascii"))
+    return address is not None and address_field_hit(address.ip, address.port) is None
+
+
+# A raw SYSCALL record in the kernel's field order: when its fields match this, the values captured are the
+# first fields of those names (every value before them belongs to another field and holds no space).
+_KERNEL_SYSCALL = re.compile(
+    rb"(?:node=[^ ]+ )?type=SYSCALL msg=audit\([^ )]*\): arch=[^ ]+ syscall=[^ ]+ (?:per=[^ ]+ )?success=([^ ]*) "
+    rb"exit=[^ ]+ a0=[^ ]+ a1=[^ ]+ a2=[^ ]+ a3=[^ ]+ items=[^ ]+ ppid=([^ ]*) pid=([0-9]+) auid=[^ ]+ uid=[^ ]+ "
+    rb"gid=[^ ]+ euid=[^ ]+ suid=[^ ]+ fsuid=[^ ]+ egid=[^ ]+ sgid=[^ ]+ fsgid=[^ ]+ tty=[^ ]+ ses=[^ ]+ "
+    rb"comm=(\"[^ \"]*\"|[0-9A-F]*) exe=(\"[^ \"]*\"|[0-9A-F]*)(?= |$)")
+
+Fields = tuple[bytes, bytes | None, bytes, bytes, bytes | None]  # pid, ppid, comm, exe, success (raw values)
+Process = tuple[str, str, tuple[str, ...]]  # exe, comm, argv
+
+
+def light_syscall(line: bytes, ascii_known: bool = False) -> Fields | None:
+    """``(pid, ppid, comm, exe, success)`` raw values of a raw connect/execve SYSCALL `line` whose built
+    event would read without a skip - ASCII (`ascii_known`: already checked), a numeric pid, decodable comm
+    and exe - else None. (Each is the first field of its name, as :func:`.auditd_records.raw_fields` takes
+    it; this runs for most connect and execve events, so the kernel's own layout is tried first.)"""
+    if not ascii_known and not line.isascii():
+        return None
+    kernel = _KERNEL_SYSCALL.match(line)
+    if kernel is not None:
+        success, ppid, pid, comm, exe = kernel.groups()
+        if (comm[:1] == b'"' or not len(comm) % 2) and (exe[:1] == b'"' or not len(exe) % 2):
+            return pid, ppid, comm, exe, success
+    pid = _field(line, b" pid=")
+    comm = _field(line, b" comm=")
+    exe = _field(line, b" exe=")
+    if (pid is None or comm is None or exe is None or not pid.isdigit() or not _decodable(comm)
+            or not _decodable(exe)):
+        return None
+    return pid, _field(line, b" ppid="), comm, exe, _field(line, b" success=")
+
+
+def _light_argv(payload: bytes) -> list[str] | None:
+    """The argv of an ASCII EXECVE record's fields when they hold all of it (argc, then a0..a(argc-1) with
+    decodable values, nothing else), decoded as the full path decodes it; else None."""
+    fields = _EXECVE_PAYLOAD.fullmatch(payload)
+    if fields is None:
+        return None
+    args = _ARG.findall(fields.group(2))
+    if [index for index, _ in args] != _INDEX_RUNS.get(int(fields.group(1))):
+        return None
+    argv: list[str] = []
+    for _, value in args:
+        if value[:1] == b'"':
+            if len(value) < 2 or value[-1:] != b'"':
+                return None
+            argv.append(value[1:-1].decode("ascii"))
+        elif value in _NOTHING_BYTES:
+            argv.append("")
+        elif len(value) % 2 or _HEX.fullmatch(value) is None:
+            return None
+        else:
+            argv.append(bytes.fromhex(value.decode("ascii")).decode("utf-8", "replace"))
+    return argv
+
+
+def light_connect(value: bytes, line: bytes, ascii_known: bool = False) -> bool | None:
+    """Whether a connect whose SOCKADDR `line` has saddr hex `value` (and whose SYSCALL line passed
+    :func:`light_syscall`) cannot alert and reads without a skip: True for an IP connect, False for another
+    family, None when it must be built. (`ascii_known`: `line` is known to be ASCII.)
+
+    Cannot alert: an address the network rule cannot match (an IP that is no metadata endpoint's,
+    IPv4-mapped and -compatible IPv6 unwrapped, or an endpoint's address on a port that is not its API: the
+    rule's own :func:`.network.address_field_hit` decides), or a non-IP family. Reads without a skip: ASCII,
+    a well-formed saddr.
+    """
+    if not ascii_known and not line.isascii():
+        return None
+    return _light_address(value)
+
+
+@lru_cache(maxsize=4096)
+def _light_address(value: bytes) -> bool | None:
+    """:func:`light_connect` for the saddr hex `value` alone (a pure function: addresses recur)."""
+    if len(value) < 4 or len(value) % 2 or _HEX.fullmatch(value) is None:
+        return None
+    family = value[:4]
+    if family in _INET:
+        if len(value) < 16 or (value[8:16].upper() in _V4_HEX and not _off_api(value)):
+            return None
+        return True
+    if family in _INET6:
+        if len(value) < 48:
+            return None
+        address = value[16:48].upper()
+        if ((address in _V6_HEX or (address.startswith(_ZERO_80) and address[20:24] in _MAPPED_OR_ZERO
+                                    and address[24:] in _V4_HEX)) and not _off_api(value)):
+            return None
+        return True
+    if value[:2] == value[2:4] or b"00" not in (value[:2], value[2:4]):
+        return None  # no readable family: the full path reports it
+    return False  # a unix/netlink/... connect: no event
+
+
+def light_exec(fields: Fields, payload: bytes, line: bytes, ascii_known: bool = False) -> Process | None:
+    """``(exe, comm, argv)`` of an execve (its SYSCALL line with :func:`light_syscall` `fields`, its first
+    EXECVE `line` with fields `payload`) that cannot alert and reads without a skip, else None.
+    (`ascii_known`: `line` is known to be ASCII.)
+
+    Cannot alert: a successful execve whose arguments all sit in this record (quoted or hex), whose command
+    line cannot mention a metadata endpoint (the command-line rule's own gate on the very text it would see)
+    and whose program bears no agent's name (the masquerade rule).
+    """
+    if len(payload) > LIGHT_EXECVE_LIMIT or fields[4] != b"yes" or not (ascii_known or line.isascii()):
+        return None
+    if len(payload) > _VERDICT_PAYLOAD:
+        return _exec_verdict.__wrapped__(fields[2], fields[3], payload)
+    return _exec_verdict(fields[2], fields[3], payload)
+
+
+_VERDICT_PAYLOAD = 2048  # longer EXECVE fields are judged each time, not remembered
+
+
+@lru_cache(maxsize=2048)
+def _exec_verdict(comm_value: bytes, exe_value: bytes, payload: bytes) -> Process | None:
+    """:func:`light_exec` for decodable raw comm and exe values and EXECVE fields (a pure function: the same
+    programs run the same command lines again and again)."""
+    argv = _light_argv(payload)
+    if argv is None:
+        return None
+    exe = clean_exe(_decoded(exe_value, "exe"))
+    comm = _decoded(comm_value, "comm")
+    if agents_named(comm) or agents_named(basename(exe)):
+        return None  # (program_name is comm or the exe's name: both are checked)
+    if could_mention_metadata(join_argv(argv)[:MAX_TEXT]):
+        return None
+    return exe, comm, tuple(argv)
+
+
+_NO_ENTRY = Known("", "")  # (a pid map default that is a Known: no lookup needed)
 UNSET_AUID = frozenset({"4294967295", "-1", "unset"})
 
 
@@ -220,11 +374,13 @@ class Assembler:
         # their further records are passed over. Bounded; a key leaves at its EOE.
         self.other: OrderedDict[Key, None] = OrderedDict()
         self._closed: OrderedDict[Key, bool] = OrderedDict()  # recently closed -> would a late record matter
+        self.closed_keys = self._closed
         self._done: dict[int, Event | None] = {}
         self._next_seq = 0
         self._release = 0
         self._events = 0  # syscall events seen, including those passed over on the fast path
         self._newest: dict[str, int] = {}  # node -> newest audit time seen (ms)
+        self.newest_by_node = self._newest
         # pid -> what was last seen of it: a Known, or the raw SYSCALL line of another syscall (parsed
         # only if that pid is ever looked up as a parent). LRU, bounded by max_pids.
         self._pids: OrderedDict[bytes, Known | bytes | _LazyConnect] = OrderedDict()
@@ -290,105 +446,130 @@ class Assembler:
         pending.deferred_call = call
         return True
 
-    def light_sockaddr(self, pending: _Pending, value: bytes) -> bool:
-        """The raw saddr hex `value` of a deferred connect: True when it closes the event as harmless.
-
-        Harmless: a well-formed IP address that no metadata endpoint uses (whatever the port, IPv4-mapped
-        and -compatible IPv6 unwrapped), or a non-IP family; and a SYSCALL line that has the fields a parsed
-        event needs. The process is still remembered for parent lookups, as a parsed connect would be.
-        """
+    def light_sockaddr(self, pending: _Pending, value: bytes, line: bytes, number: int) -> bool:
+        """The raw saddr hex `value` of SOCKADDR `line` (read at `number`) of a deferred connect: True when
+        :func:`light_syscall` and :func:`light_connect` make the event LIGHT (closed without building it).
+        When it closes, the pid map changes as it would for the built event (:meth:`_close_light`)."""
         deferred = pending.deferred
-        if deferred is None or pending.call is not None or pending.deferred_call != CONNECT:
+        if (deferred is None or pending.call is not None or pending.deferred_call != CONNECT
+                or light_syscall(deferred) is None):
             return False
-        if (b" pid=" not in deferred or b" comm=" not in deferred or b" exe=" not in deferred
-                or not deferred.isascii()):
+        ip = light_connect(value, line)
+        if ip is None:
             return False
-        family = value[:4]
-        if family in _INET:
-            if len(value) < 16 or len(value) % 2 or not _HEX.fullmatch(value) or value[8:16].upper() in _V4_HEX:
-                return False
-        elif family in _INET6:
-            if len(value) < 48 or len(value) % 2 or not _HEX.fullmatch(value):
-                return False
-            address = value[16:48].upper()
-            if address in _V6_HEX or (address.startswith(_ZERO_80) and address[20:24] in _MAPPED_OR_ZERO
-                                      and address[24:] in _V4_HEX):
-                return False
-        elif len(value) < 4 or value[:2] == value[2:4] or b"00" not in (value[:2], value[2:4]):
-            return False  # no readable family: the full path reports it
-        else:  # a unix/netlink/... connect: no event, no pid map update
-            pending.call = LIGHT
-            pending.deferred = None
-            return True
-        pending.call = LIGHT  # an IP connect: an event, and a pid map update when it closes
-        self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
-        return True
-
-    def light_execve(self, pending: _Pending, payload: bytes) -> bool:
-        """The fields of the first EXECVE record of a deferred execve: True when it closes the event as
-        harmless: a successful execve whose quoted arguments all sit in this record, whose arguments
-        cannot mention a metadata endpoint (the gate runs on the record text, which holds each argument
-        verbatim) and whose program bears no agent's name. The pid map learns its executable, comm and
-        argv when it closes, as it would from the parsed event."""
-        deferred = pending.deferred
-        if (deferred is None or pending.call is not None or pending.deferred_call != EXECVE
-                or len(payload) > LIGHT_EXECVE_LIMIT or b" success=yes " not in deferred or b"_len=" in payload
-                or b"]=" in payload or not payload.isascii() or not deferred.isascii()
-                or _UNQUOTED_ARG.search(payload) or b" pid=" not in deferred):
-            return False
-        space = payload.find(b" ")
-        argc_text = payload[5:space] if space > 0 else payload[5:]
-        indices = _ARG_INDEX.findall(payload)
-        if not argc_text.isdigit() or indices != _INDEX_RUNS.get(int(argc_text)):
-            return False  # arguments missing or continued in further EXECVE records: the full path
-        comm = _quoted(deferred, b' comm="')
-        exe = _quoted(deferred, b' exe="')
-        if comm is None or exe is None or could_mention_bytes(payload):
-            return False
-        exe_text = exe.decode("ascii")
-        comm_text = comm.decode("ascii")
-        if agents_named(comm_text) or agents_named(exe_text.rsplit("/", 1)[-1]):
-            return False  # (program_name is comm or the exe's name: both are checked)
         pending.call = LIGHT
-        pending.deferred = deferred + b"\n" + payload  # decoded when it closes
+        pending.light_ip = ip
+        pending.consumed = [(line, number)]
+        if ip:
+            self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
+        return True
+
+    def light_execve(self, pending: _Pending, payload: bytes, line: bytes, number: int) -> bool:
+        """The fields `payload` of the first EXECVE record (`line`, read at `number`) of a deferred execve:
+        True when :func:`light_syscall` and :func:`light_exec` make the event LIGHT. The pid map learns its
+        executable, comm and argv when it closes."""
+        deferred = pending.deferred
+        if deferred is None or pending.call is not None or pending.deferred_call != EXECVE:
+            return False
+        fields = light_syscall(deferred)
+        process = light_exec(fields, payload, line) if fields is not None else None
+        if process is None:
+            return False
+        pending.call = LIGHT
+        pending.consumed = [(line, number)]
+        pending.light_known = Known(*process)
         self.light_newest_ms = max(self.light_newest_ms, pending.milliseconds)
         return True
 
-    def _know_light_execve(self, pending: _Pending, text: bytes) -> None:
-        """The pid map update of a light execve, from its SYSCALL line and EXECVE fields."""
-        deferred, _, payload = text.partition(b"\n")
-        space = payload.find(b" ")
-        argc_text = payload[5:space] if space > 0 else payload[5:]
-        args = _QUOTED_ARG.findall(payload)
-        comm = _quoted(deferred, b' comm="') or b""
-        exe = _quoted(deferred, b' exe="') or b""
-        pid_at = deferred.find(b" pid=")
-        end = deferred.find(b" ", pid_at + 5)
-        pid_text = deferred[pid_at + 5: end if end >= 0 else len(deferred)]
-        if not pid_text.isdigit():
-            return
-        count = int(argc_text) if argc_text.isdigit() else None
-        by_index = {int(index): value.decode("ascii") for index, value in args}
-        argv = [by_index[i] for i in sorted(by_index) if count is None or i < count]
-        self._know(_pid_key(pending.node, pid_text.decode("ascii")), clean_exe(exe.decode("ascii")),
-                   comm.decode("ascii"), tuple(argv))
+    def quick_light(self, key: Key, node: str, milliseconds: int, fields: Fields, ip: bool,
+                    process: Process | None) -> None:
+        """A whole connect/execve event judged LIGHT at once (its SYSCALL line with :func:`light_syscall`
+        `fields`, then the record that made it light, then only safe or untracked records and its EOE), while
+        no event is open and `key` was not seen: exactly what :meth:`defer_syscall`, :meth:`light_sockaddr`
+        or :meth:`light_execve`, and :meth:`end` do for it then (no event can fall out of the windows, and it
+        is released at once; it is counted by :meth:`settle`)."""
+        newest = self._newest.get(node)
+        if newest is None or milliseconds > newest:
+            self._newest[node] = milliseconds
+        if (ip or process is not None) and milliseconds > self.light_newest_ms:
+            self.light_newest_ms = milliseconds
+        closed = self._closed
+        closed[key] = True
+        if len(closed) > CLOSED_MEMORY:
+            closed.popitem(last=False)
+        pid, ppid, comm, exe, _ = fields
+        pids = self._pids
+        if ppid is not None and ppid.isdigit():
+            parent = _pid_key(node, ppid.decode("ascii")) if node else ppid
+            if type(pids.get(parent, _NO_ENTRY)) is not Known:
+                self._known(parent)  # (a lookup resolves a raw or lazy entry in place)
+        if process is not None:
+            self._know(_pid_key(node, pid.decode("ascii")) if node else pid, *process)
+        elif ip:
+            self._lazy_connect(_pid_key(node, pid.decode("ascii")) if node else pid, exe, comm)
 
-    def _remember_lazily(self, line: bytes, pending: _Pending) -> None:
-        """What `_know(pid, exe, comm, None)` would record, from the raw SYSCALL line, decoded on lookup."""
-        begin = line.find(b" pid=")
-        comm = line.find(b" comm=")
-        end = line.find(b" ", begin + 5)
-        pid_text = line[begin + 5: end if end >= 0 else len(line)]
-        if not pid_text.isdigit():
+    def settle(self, light: int, other: int) -> None:
+        """Count `light` events applied by :meth:`quick_light` and `other` by :meth:`quick_other` (since the
+        last call; before anything else reads the counts)."""
+        self._events += light + other
+        if light:
+            self._next_seq += light
+            self._release += light
+            stats = self.stats
+            stats.opened += light
+            stats.closed["eoe"] += light
+            if not stats.max_open:
+                stats.max_open = 1
+
+    def unlight(self, pending: _Pending) -> None:
+        """A record of a LIGHT event that could change its outcome arrived: build the event after all, from
+        the records read so far (they were checked to read without a skip), as the full path would have."""
+        consumed = pending.consumed or []
+        pending.call = None
+        pending.consumed = None
+        pending.light_ip = False
+        pending.light_known = None
+        for line, number in consumed:
+            self.take_line(line, number)
+
+    def take_line(self, line: bytes, number: int) -> None:
+        """Parse one record line fully (a skip for what cannot be read) and take it."""
+        try:
+            record = read_record(line)
+        except RecordError as error:
+            self.on_skip(Skip(error.reason, self.file, number, error.detail))
+            if error.record is not None:
+                self.broken(error.record, number)
             return
-        pid = _pid_key(pending.node, pid_text.decode("ascii"))
-        previous = self._pids.get(pid)
+        if record is not None:
+            self.add(record, number, line)
+
+    def _light_pid_effects(self, pending: _Pending, line: bytes) -> None:
+        """What building the event would do to the pid map (the parent lookup resolves the parent's entry; a
+        connect or successful execve updates its own pid), for a LIGHT event whose SYSCALL line is `line`."""
+        fields = light_syscall(line)
+        assert fields is not None  # (checked when it became LIGHT)
+        pid, ppid, comm, exe, _ = fields
+        node = pending.node
+        if ppid is not None and ppid.isdigit():
+            self._known(_pid_key(node, ppid.decode("ascii")))
+        known = pending.light_known
+        if known is not None:
+            self._know(_pid_key(node, pid.decode("ascii")), known.exe, known.comm, known.argv)
+        elif pending.light_ip:
+            self._lazy_connect(_pid_key(node, pid.decode("ascii")), exe, comm)
+
+    def _lazy_connect(self, pid: bytes, exe: bytes, comm: bytes) -> None:
+        """What `_know(pid, exe, comm, None)` would record for a connect, from its raw (decodable) exe and
+        comm values, decoded on lookup."""
+        pids = self._pids
+        previous = pids.get(pid)
         if isinstance(previous, _LazyConnect):  # resolve it now: one lazy level per pid at most
             previous = self._known(pid)
-        self._pids[pid] = _LazyConnect(line[comm: comm + PID_TEXT_LIMIT], previous)
-        self._pids.move_to_end(pid)
-        if len(self._pids) > self.max_pids:
-            self._pids.popitem(last=False)
+        pids[pid] = _LazyConnect(exe, comm, previous)
+        pids.move_to_end(pid)
+        if len(pids) > self.max_pids:
+            pids.popitem(last=False)
 
     def _promote(self, pending: _Pending) -> None:
         """Parse the deferred SYSCALL line of `pending` as the slow path would have."""
@@ -567,6 +748,36 @@ class Assembler:
         if len(pids) > self.max_pids:
             pids.popitem(last=False)
 
+    def quick_other(self, key: Key, block: bytes, start: int, end: int, prefix: int) -> None:
+        """A whole event of another syscall - its SYSCALL record ``block[start:end]`` (the record proper from
+        ``start + prefix``, after any ``node=`` prefix), then records of other types, then its EOE - whose `key`
+        is neither open nor in ``other``: exactly what :meth:`note_other` and then its EOE do (the event
+        is counted by :meth:`settle`)."""
+        other = self.other
+        if len(other) >= OTHER_MEMORY:
+            other.popitem(last=False)
+        at = start + prefix
+        begin = block.find(b" pid=", at, end)
+        comm = block.find(b" comm=", at, end)
+        if begin < 0 or comm < 0:
+            return
+        stop = block.find(b" ", begin + 5, end)
+        pid = block[begin + 5: stop if stop >= 0 else end]
+        if prefix:
+            pid = block[start:at] + pid
+        pids = self._pids
+        entry = pids.get(pid)
+        if entry is None:  # a new entry: at the end already
+            pids[pid] = block[comm: min(comm + PID_TEXT_LIMIT, end)]
+            if len(pids) > self.max_pids:
+                pids.popitem(last=False)
+            return
+        if isinstance(entry, _LazyConnect):
+            entry = self._known(pid)
+        if not isinstance(entry, Known):
+            pids[pid] = block[comm: min(comm + PID_TEXT_LIMIT, end)]
+        pids.move_to_end(pid)
+
     def _remember(self, fields: dict[str, str], interpreted: bool, node: str) -> None:
         pid = fields.get("pid", "")
         try:
@@ -602,27 +813,13 @@ class Assembler:
         self._pids[pid] = known
         return known
 
-    def _known_connect(self, pid: bytes, lazy: _LazyConnect) -> Known | None:
-        """`_know(pid, exe, comm, None)` of a light connect, applied now: the argv of the earlier entry is kept
-        when it ran the same executable."""
+    def _known_connect(self, pid: bytes, lazy: _LazyConnect) -> Known:
+        """`_know(pid, exe, comm, None)` of a light connect, applied now, in place: the argv of the earlier
+        entry is kept when it ran the same executable (an earlier raw entry has none)."""
         previous = lazy.previous
-        if isinstance(previous, bytes):
-            self._pids[pid] = previous
-            previous_known = self._known(pid)
-        else:
-            previous_known = previous
-        text = lazy.text.decode("utf-8", "replace")
-        try:
-            exe = clean_exe(decode_value(_find_field(text, " exe="), "exe"))
-            comm = decode_value(_find_field(text, " comm="), "comm")
-        except RecordError:
-            if previous_known is None:
-                self._pids.pop(pid, None)
-            else:
-                self._pids[pid] = previous_known
-            return previous_known
-        argv = previous_known.argv if previous_known is not None and previous_known.exe == exe else ()
-        known = self._pids[pid] = Known(exe, comm, argv)
+        exe = clean_exe(_decoded(lazy.exe, "exe"))
+        argv = previous.argv if isinstance(previous, Known) and previous.exe == exe else ()
+        known = self._pids[pid] = Known(exe, _decoded(lazy.comm, "comm"), argv)
         return known
 
     # -- closing --------------------------------------------------------------------------------
@@ -654,10 +851,7 @@ class Assembler:
         """`_close` for an event judged harmless: its pid map update, and its place in the release order."""
         deferred = pending.deferred
         if deferred is not None:
-            if pending.deferred_call == EXECVE:
-                self._know_light_execve(pending, deferred)
-            else:
-                self._remember_lazily(deferred, pending)
+            self._light_pid_effects(pending, deferred)
         del self.open[pending.key]
         self.stats.closed[how] += 1
         closed = self._closed
