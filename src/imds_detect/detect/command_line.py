@@ -40,7 +40,7 @@ def _starts_a_path(text: str, position: int) -> bool:
     return not prefix or prefix[-1] in "=?&" or "/" not in prefix
 
 
-def _marker_paths(text: str) -> list[str]:
+def marker_paths(text: str) -> list[str]:
     """Metadata-specific paths that begin a request path anywhere in the (decoded, lower-cased) text."""
     lowered = percent_decode(text).lower().replace("\\", "/")
     paths: list[str] = []
@@ -73,7 +73,7 @@ def detect_command_line(event: Event) -> list[Finding]:
         return []
     host_findings: list[Finding] = []
     for ref, hit in find_metadata_references(text):
-        path = ref.path or _best_marker_path(text)
+        path = ref.path or best_marker_path(text)
         endpoint, severity, reasons = build_endpoint(hit, ref.raw, ref.port, path, event.process)
         reasons.insert(0, f"{ref.form} reference {ref.raw!r}")
         host_findings.append(Finding(COMMAND_LINE, severity, endpoint, reasons))
@@ -94,14 +94,14 @@ def detect_command_line(event: Event) -> list[Finding]:
     return [best]
 
 
-def _best_marker_path(text: str) -> str:
-    ranked = [(rule.severity, path) for path in _marker_paths(text) if (rule := classify_path(path))]
+def best_marker_path(text: str) -> str:
+    ranked = [(rule.severity, path) for path in marker_paths(text) if (rule := classify_path(path))]
     return max(ranked)[1] if ranked else ""
 
 
 def _hidden_host_findings(text: str, process: ProcessInfo) -> list[Finding]:
     findings: list[Finding] = []
-    for path in _marker_paths(text):
+    for path in marker_paths(text):
         rule = classify_path(path)
         if rule is None:
             continue

@@ -9,16 +9,32 @@ One scan of a block (Hyperscan when installed) finds:
 - lines that do not start and end with the format's record delimiters (possibly malformed: they are
   parsed so that the problem is reported with its line, never silently cleared);
 - blank lines (not records), so record numbers stay exact without counting passes in Python.
+
+Web, proxy and network logs (see `for_adapter`) tune two things: numeric shapes count only after a character
+that can precede a host in a URL or field (`numeric_after`, so the client address that starts a log line
+is no candidate), and lines whose only indicator is a percent escape (`decode_percent`, common in URLs) are
+percent-decoded, as the detections decode them, and selected only when the decoded text has an indicator.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from ..knowledge.indicators import PatternSet, numeric_patterns, strong_patterns, token_around, token_names_metadata
+from ..knowledge.indicators import (
+    PERCENT_ESCAPE,
+    PatternSet,
+    numeric_patterns,
+    strong_patterns,
+    token_around,
+    token_names_metadata,
+)
+from ..knowledge.urls import MAX_DECODE_ROUNDS
 
-STRONG, NUMERIC, SUSPECT, BLANK = 0, 1, 2, 3
+STRONG, NUMERIC, SUSPECT, BLANK, PERCENT = 0, 1, 2, 3, 4
+_LINE_BREAKS_TO_SPACE = bytes.maketrans(b"\r\n", b"  ")
 
 
 @dataclass
@@ -46,36 +62,58 @@ def _json_numeric_patterns(keys: tuple[str, ...]) -> tuple[bytes, ...]:
     return tuple(prefix + b"(?:" + shape + b")" for shape in shapes for prefix in (inside, value_start))
 
 
-def _edge_patterns(edges: tuple[bytes, bytes] | None) -> tuple[bytes, ...]:
-    """Lines that do not start with edges[0] or do not end with edges[1] (CR before LF allowed)."""
+def _edge_patterns(edges: tuple[bytes | None, bytes | None] | None) -> tuple[bytes, ...]:
+    """Lines that do not start with a byte of edges[0] or do not end with a byte of edges[1] (CR before LF
+    allowed); a side that is None is not checked."""
     if edges is None:
         return ()
-    first, last = (re.escape(edge) for edge in edges)
-    return (
-        rb"(?:^|\n)[^" + first + rb"\n]",
-        rb"[^" + last + rb"\r\n]\r?(?:\n|$)",
-        rb"\r\r+\n",
-    )
+    first, last = edges
+    patterns = []
+    if first is not None:
+        patterns.append(rb"(?:^|\n)[^" + re.escape(first) + rb"\n]")
+    if last is not None:
+        patterns.append(rb"[^" + re.escape(last) + rb"\r\n]\r?(?:\n|$)")
+    return (*patterns, rb"\r\r+\n")
 
 
 BLANK_PATTERNS = (rb"(?:^|\n)\r?\n",)
 
 
+def _prefixed_numeric_patterns(after: bytes) -> tuple[bytes, ...]:
+    """Numeric host shapes that are a whole token: after a match of `after`, and not followed by a digit or by a
+    dot and a digit (`Chrome/131.0.6778.81` is no 3-part host). None when `after` is empty (no free text)."""
+    if not after:
+        return ()
+    end = rb"(?:[^0-9.]|\.(?:[^0-9]|$))"
+    return tuple(b"(?:" + after + b")(?:" + shape.removesuffix(b"[^0-9]") + b")" + end for shape in numeric_patterns())
+
+
 class Prefilter:
     """Plans which lines of a block to parse."""
 
-    def __init__(self, free_text_keys: tuple[str, ...] = (), record_edges: tuple[bytes, bytes] | None = None,
-                 use_hyperscan: bool = True) -> None:
-        groups = (strong_patterns(), _json_numeric_patterns(free_text_keys), _edge_patterns(record_edges),
-                  BLANK_PATTERNS)
+    def __init__(self, free_text_keys: tuple[str, ...] = (),
+                 record_edges: tuple[bytes | None, bytes | None] | None = None,
+                 use_hyperscan: bool = True, numeric_after: bytes | None = None,
+                 decode_percent: bool = False) -> None:
+        numeric = (_json_numeric_patterns(free_text_keys) if numeric_after is None
+                   else _prefixed_numeric_patterns(numeric_after))
+        strong = strong_patterns()
+        percent: tuple[bytes, ...] = ()
+        if decode_percent:
+            strong = tuple(pattern for pattern in strong if pattern != PERCENT_ESCAPE)
+            percent = (PERCENT_ESCAPE,)
+        groups = (strong, numeric, _edge_patterns(record_edges), BLANK_PATTERNS, percent)
         self.patterns = PatternSet(groups, use_hyperscan)
         self.engine = self.patterns.engine
+        # What a percent-decoded line is checked with: the strong and numeric groups only.
+        self._decoded = PatternSet((strong, numeric), use_hyperscan) if decode_percent else None
 
     def plan(self, block: bytes) -> BlockPlan:
         """The candidate lines and blank lines of `block`."""
         spans: list[tuple[int, int]] = []
         blank_ends: list[int] = []
         current_end = -1  # end of the last selected line
+        pending: tuple[int, int] | None = None  # a line seen so far only with percent escapes
         for group, end_offset in sorted(self.patterns.matches(block), key=lambda hit: hit[1]):
             if group == BLANK:
                 if not blank_ends or blank_ends[-1] != end_offset:
@@ -86,12 +124,53 @@ class Prefilter:
                 offset -= 1  # the match ended on the newline after the line it is about
             if offset <= current_end:
                 continue
+            if pending is not None and offset > pending[1]:  # the escaped line has no other indicator
+                if self._decoded_is_candidate(block[pending[0]:pending[1]]):
+                    spans.append(pending)
+                    current_end = pending[1]
+                pending = None
             if group == NUMERIC and not token_names_metadata(token_around(block, max(end_offset - 2, 0))):
                 continue  # the digit run ends just before the boundary character at end_offset - 1
             start = block.rfind(b"\n", 0, offset) + 1
             end = block.find(b"\n", offset)
             if end == -1:
                 end = len(block)
+            if group == PERCENT:
+                pending = pending or (start, end)
+                continue
             spans.append((start, end))
             current_end = end
+            pending = None  # when it was this line, it is selected now
+        if pending is not None and self._decoded_is_candidate(block[pending[0]:pending[1]]):
+            spans.append(pending)
         return BlockPlan(spans, blank_ends)
+
+    def _decoded_is_candidate(self, line: bytes) -> bool:
+        """Whether a line with percent escapes has an indicator once decoded (as many rounds as the detections
+        decode; still escaped after them, or decoded to bytes that are not UTF-8: kept, to be safe)."""
+        assert self._decoded is not None
+        data = line
+        for _ in range(MAX_DECODE_ROUNDS):
+            decoded = unquote_to_bytes(data).translate(_LINE_BREAKS_TO_SPACE)
+            if decoded == data:
+                return False
+            data = decoded
+            if not data.isascii():
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    return True  # Latin-1 bytes the URL reader may fold into host characters
+            probe = data + b"\n"  # as in a block, a line ends with a newline (a host at its end has its boundary)
+            for group, end_offset in self._decoded.matches(probe):
+                if group == STRONG or token_names_metadata(token_around(probe, max(end_offset - 2, 0))):
+                    return True
+            if b"%" not in data:
+                return False
+        return True
+
+
+def for_adapter(adapter: Any, use_hyperscan: bool = True) -> Prefilter:
+    """The prefilter of a line-oriented source adapter, from its optional attributes: `free_text_keys`,
+    `record_edges`, `numeric_after` and `decode_percent` (see the module docstring)."""
+    return Prefilter(getattr(adapter, "free_text_keys", ()), getattr(adapter, "record_edges", None), use_hyperscan,
+                     getattr(adapter, "numeric_after", None), getattr(adapter, "decode_percent", False))

@@ -40,8 +40,9 @@ from .endpoints import ADDRESSES, ARC_PORT, NAMES, REBINDING_SUFFIXES, WILDCARD_
 from .hosts import IGNORED_CODEPOINTS, UNICODE_DOTS, ipv4_value
 from .paths import CREDENTIAL_VARIABLES, specific_markers
 
+PERCENT_ESCAPE = rb"%[0-9a-f]{2}"  # percent-encoding (any round)
 ENCODING_PATTERNS = (
-    rb"%[0-9a-f]{2}",  # percent-encoding (any round)
+    PERCENT_ESCAPE,
     rb"\\x[0-9a-f]{2}",  # \x escapes in scripts
     rb"\\u00[2-7][0-9a-f]",  # \u escapes of ASCII characters (non-ASCII ones: see escaped_folding)
     rb"\\ud[89ab][0-9a-f]{2}",  # surrogate-pair escapes (astral characters)
@@ -153,11 +154,16 @@ def base64_fragments(literal: bytes) -> set[bytes]:
     return fragments
 
 
+# Needles as they are usually written when that is not lower case: base64 keeps case, so the fragments of
+# the lower-case needle miss them (`http://.../computeMetadata/v1/...` inside a base64 URL parameter).
+WRITTEN_CASE_NEEDLES = ("computeMetadata", "Metadata")
+
+
 @lru_cache(maxsize=1)
 def base64_patterns() -> tuple[bytes, ...]:
     """Base64 forms: the UTF-16LE text shape, and every literal needle inside base64 of UTF-8 text."""
     fragments: set[bytes] = set()
-    for needle in literal_needles():
+    for needle in (*literal_needles(), *WRITTEN_CASE_NEEDLES):
         fragments |= base64_fragments(needle.encode())
     return (UTF16_BASE64_SHAPE,) + tuple(re.escape(fragment) for fragment in sorted(fragments))
 

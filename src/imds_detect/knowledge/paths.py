@@ -201,3 +201,16 @@ def _same_family(a: str, b: str) -> bool:
 def specific_markers() -> tuple[str, ...]:
     """The lower-case literals that identify a metadata-specific path in free text."""
     return tuple(sorted({rule.marker for rule in RULES if rule.marker}))
+
+
+# What a successful (2xx) response body weighs, by path class, in bytes. Credential and token answers are small
+# JSON documents: AWS and ECS role credentials about 1.2-1.6 KB, GCP access tokens 0.2-1.1 KB, Azure managed-
+# identity tokens 1.5-3 KB. A 2xx of that size suggests the secret came back; an empty or page-sized one does not.
+RESPONSE_SIZES: dict[str, tuple[int, int]] = {
+    "credential": (200, 4096),
+    "token": (200, 4096),
+    "identity": (1, 4096),
+    "userdata": (1, 16 * 1024 * 1024),
+    "metadata": (1, 65536),
+    "unknown": (1, 65536),
+}
