@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cloud.config import load_cloud
+from .cloud.settings import CloudSettings
 from .detect.allowlist import AllowEntry, Allowlist, default_entries, entry_problem
 from .detect.rules import RULES_BY_ID
 from .model import Severity
@@ -28,9 +30,10 @@ class Config:
 
     allowlist: Allowlist = field(default_factory=lambda: Allowlist(default_entries()))
     min_severity: Severity | None = None
+    cloud: CloudSettings = field(default_factory=CloudSettings)
 
 
-_TOP_KEYS = {"allowlist", "scan"}
+_TOP_KEYS = {"allowlist", "scan", "cloud"}
 _ALLOWLIST_KEYS = {"defaults", "disable", "entry"}
 _SCAN_KEYS = {"min_severity"}
 _LIST_KEYS = {"path": "paths", "name": "names", "script": "scripts", "parent": "parents",
@@ -82,6 +85,10 @@ def _build(data: dict[str, Any], where: str, use_defaults: bool) -> Config:
     for index, raw in enumerate(raw_entries):
         entries.append(_entry(raw, where, f"allowlist.entry[{index}]"))
     config.allowlist = Allowlist(entries)
+    try:
+        config.cloud = load_cloud(_table(data.get("cloud", {}), where, "cloud"), Path(where).parent)
+    except ValueError as error:
+        raise ConfigError(f"config {where}: {error}") from None
     return config
 
 
