@@ -37,11 +37,18 @@ def row_line(alert: Alert) -> str:
         alert.severity.label,
         alert.rule_id.removeprefix("imds-"),
         alert.host,
-        alert.process.name or alert.process.path,
+        alert.process.name or alert.process.path or _cloud_caller(alert),
         shown,
         endpoint.path_class,
         f"{alert.source.file}:{alert.source.line}",
     ))
+
+
+def _cloud_caller(alert: Alert) -> str:
+    """For cloud alerts, which have no process: the address the call came from."""
+    cloud = alert.cloud or {}
+    address = cloud.get("foreign_ip") or cloud.get("source_ip") or ""
+    return f"from {address}" if address else ""
 
 
 def write_table(alerts: Iterable[Alert], out: TextIO) -> None:
