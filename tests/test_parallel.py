@@ -252,3 +252,13 @@ def test_workers_load_no_hyperscan_database(data: dict[str, Path], small_blocks:
     assert result.alerts
     loaders = set(log.read_text().split())
     assert loaders == {str(os.getpid())}
+
+
+def test_cloud_alerts_and_incidents_survive_worker_processes() -> None:
+    """Cloud calls are judged in finish() over every file: workers hand their collectors to the parent."""
+    paths = [str(ROOT / "tests" / "fixtures" / "correlation"), str(ROOT / "tests" / "fixtures" / "cloudtrail")]
+    one, two = (scan(paths, ScanOptions(jobs=jobs)) for jobs in (1, 2))
+    cloud_rules = [alert.rule_id for alert in one.alerts if alert.cloud is not None]
+    assert cloud_rules and one.incidents
+    assert [alert.as_dict() for alert in two.alerts] == [alert.as_dict() for alert in one.alerts]
+    assert len(two.incidents) == len(one.incidents)

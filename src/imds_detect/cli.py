@@ -9,22 +9,29 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import click
 
+from .analyst import Analyst, analyst_errors, analyst_options
+from .cloud.ipranges import load_ranges
 from .config import ConfigError, load_config
 from .detect.detector import Detector
 from .engine.scan import CHUNK_BYTES, Scanner, ScanOptions, ScanResult, scan
 from .engine.window import TimeBound, parse_bound
 from .export.command import export_command
+from .guide.command import explain_command
 from .live.watch import Watcher
 from .mock.command import mock_imds_command
 from .model import Alert, Severity
 from .report.csvout import csv_row, csv_writer, write_csv
+from .report.incidents import write_incidents
 from .report.jsonl import jsonl_line, write_jsonl
 from .report.table import header_line, row_line, write_table
+from .report.timesketch import timesketch_line, write_timesketch, write_timesketch_incidents
 from .sources.registry import format_names
+from .sources.webconfig import configure_web_formats
+from .state.hunt import hunt_command
 from .validate.command import validate_command
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -33,6 +40,7 @@ WRITERS: dict[str, Callable[[Iterable[Alert], TextIO], None]] = {
     "table": write_table,
     "jsonl": write_jsonl,
     "csv": write_csv,
+    "timesketch": write_timesketch,
 }
 
 
@@ -71,6 +79,14 @@ def main() -> None:
 @click.argument("paths", nargs=-1, metavar="PATH...")
 @click.option("--format", "fmt", type=click.Choice(["auto", *format_names()]), default="auto",
               show_default=True, help="Input format; auto detects each file by content.")
+@click.option("--log-format", "log_formats", multiple=True, metavar="FORMAT",
+              help="A custom access-log format: an nginx log_format ('$remote_addr [$time_local] \"$request\" "
+              "$status') or Apache LogFormat ('%h %t \"%r\" %>s %{Host}i') string, tried before the built-in "
+              "ones (--format access or auto). Repeatable.")
+@click.option("--json-field", "json_fields", multiple=True, metavar="FIELD=NAME",
+              help="Where a JSON web log (--format json-web) keeps FIELD (time, client, method, request, uri, path, "
+              "query, host, status, bytes, user_agent, body, server, destination): a key or dotted path, "
+              "alternatives separated by commas. Repeatable.")
 @click.option("--config", "config_path", metavar="FILE", help="TOML tuning file (allowlist, defaults).")
 @click.option("--since", metavar="TIME", help="Only events at or after TIME: ISO 8601, or 24h/7d counted back "
               "from the newest event in the input.")
@@ -103,14 +119,27 @@ def main() -> None:
               help="With --engine spark: Spark also writes the alerts to URI (a directory) as Parquet or JSON.")
 @click.option("--spark-output-format", type=click.Choice(["parquet", "json"]), default="parquet",
               show_default=True, help="Format of --spark-output.")
+@analyst_options
+@click.option("--ip-ranges", "ip_ranges", multiple=True, metavar="FILE",
+              help="Published cloud ranges (AWS ip-ranges.json, Google cloud.json, Azure Service Tags) telling "
+              "addresses inside the provider from outside; never downloaded. Repeatable.")
 def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, since: str | None, until: str | None,
                  output: str | None, out_path: str | None, min_severity: str | None, fail_on: str | None,
                  no_default_allowlist: bool, show_suppressed: bool, no_prefilter: bool, quiet: bool,
                  follow: bool, idle_exit: float | None, jobs: int, engine: str, spark_master: str | None,
-                 spark_output: str | None, spark_output_format: str) -> None:
+                 spark_output: str | None, spark_output_format: str, ip_ranges: tuple[str, ...] = (),
+                 log_formats: tuple[str, ...] = (), json_fields: tuple[str, ...] = (), **analyst_values: Any) -> None:
     """Scan log files, directories (recursively) or '-' (stdin) for metadata API abuse."""
-    if not paths:
+    analyst = Analyst(**analyst_values)
+    if not paths and not analyst.live:
         _fail("no input: give one or more PATHs, or '-' for standard input")
+    problem = analyst.problem(paths, follow, engine)
+    if problem:
+        _fail(problem)
+    try:
+        configure_web_formats(log_formats, json_fields)
+    except ValueError as error:
+        _fail(f"--log-format/--json-field: {error}")
     _check_engine(engine, paths, follow, jobs, spark_master, spark_output)
     if follow and jobs != 1:
         _fail("--follow reads one file as it grows in one process: it cannot be combined with --jobs")
@@ -122,6 +151,11 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         config = load_config(config_path, use_defaults=not no_default_allowlist)
     except ConfigError as error:
         _fail(str(error))
+    for ranges_file in ip_ranges:
+        try:
+            load_ranges(ranges_file, config.cloud.ranges)
+        except ValueError as error:
+            _fail(f"--ip-ranges: {error}")
     threshold = Severity.parse(min_severity) if min_severity else (config.min_severity or Severity.LOW)
     options = ScanOptions(
         format=fmt,
@@ -134,25 +168,43 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         warn=(lambda message: None) if quiet else (lambda message: click.echo(f"imds-detect: {message}", err=True)),
         jobs=jobs,
         chunk_bytes=_chunk_bytes(),
+        cloud=config.cloud,
     )
     writer_name = output or ("table" if out_path is None and sys.stdout.isatty() else "jsonl")
+    state_notes: list[str] = []
     if follow:
         if any(bound is not None and bound.before_newest is not None for bound in (options.since, options.until)):
             _fail("--follow takes absolute --since/--until times only")
         result = _follow(paths[0], options, writer_name, idle_exit, out_path)
     else:
-        result = _run_scan(engine, paths, options, spark_master,
-                           (spark_output, spark_output_format) if spark_output else None)
+        try:
+            result = analyst.scan(paths, options, engine, options.since, options.until,
+                                  lambda: _run_scan(engine, paths, options, spark_master,
+                                                    (spark_output, spark_output_format) if spark_output else None))
+            state_notes = analyst.remember_scan(result, list(paths))
+        except analyst_errors() as error:
+            _fail(str(error))
         alerts = result.alerts + result.suppressed
         writer = WRITERS[writer_name]
+
+        def write_all(handle: TextIO) -> None:
+            writer(alerts, handle)
+            if writer_name == "timesketch":
+                write_timesketch_incidents(result.incidents, handle)
+            else:
+                write_incidents(result.incidents, handle, writer_name)
+
         if out_path:
-            _write_atomically(out_path, lambda handle: writer(alerts, handle))
+            _write_atomically(out_path, write_all)
         else:
-            writer(alerts, sys.stdout)
+            write_all(sys.stdout)
             sys.stdout.flush()
+        analyst.write_html(result, config.allowlist, _write_atomically)
     summary = result.summary
     click.echo(summary.render(), err=True)
-    if summary.nothing_read():
+    if state_notes:
+        click.echo("\n".join(state_notes), err=True)
+    if summary.nothing_read() and not analyst.live:  # a live query's service already cleared the rest
         click.echo("imds-detect: error: no records could be read from the input; this is not a clean result",
                    err=True)
         sys.exit(EXIT_ERROR)
@@ -208,7 +260,8 @@ class _StreamingOutput:
         if self.rows is not None:
             self.rows.writerow(csv_row(alert))
         else:
-            self.out.write(row_line(alert) if self.writer_name == "table" else jsonl_line(alert))
+            self.out.write(row_line(alert) if self.writer_name == "table" else
+                           timesketch_line(alert) if self.writer_name == "timesketch" else jsonl_line(alert))
         self.out.flush()
 
     def close(self) -> None:
@@ -313,5 +366,7 @@ def _write_atomically(path: str, write: Callable[[TextIO], None]) -> None:
 
 
 main.add_command(export_command, "export")
+main.add_command(explain_command, "explain")
+main.add_command(hunt_command, "hunt")
 main.add_command(mock_imds_command, "mock-imds")
 main.add_command(validate_command, "validate")

@@ -18,6 +18,7 @@ class EventKind(str, Enum):
     PROCESS = "process"  # a process was created (or a script/command ran)
     HTTP = "http"  # an HTTP request seen on the wire or in a log (no process attached)
     DNS = "dns"  # a DNS query
+    CLOUD = "cloud"  # a cloud control-plane call or sign-in (CloudTrail, GCP audit, Azure activity/sign-in)
 
 
 class Severity(int, Enum):
@@ -86,6 +87,24 @@ class ProcessInfo:
 
 
 @dataclass(slots=True)
+class CloudCall:
+    """A cloud control-plane record: who called what, from where. `record` is the parsed record itself, for the
+    provider-specific details (request parameters, session context) the cloud detections read."""
+
+    provider: str  # aws | gcp | azure
+    service: str  # eventSource, serviceName, resource provider
+    operation: str  # eventName, methodName, operationName
+    principal: str  # ARN, e-mail, object id
+    principal_type: str = ""  # AssumedRole, IAMUser, AWSService, serviceAccount, ManagedIdentity ...
+    source_ip: str = ""  # as written (may be "AWS Internal" or a service name)
+    user_agent: str = ""
+    account: str = ""
+    region: str = ""
+    error: str = ""  # error code; empty when the call succeeded
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Event:
     """One normalized telemetry record. Sources fill what their format has; the rest stays empty."""
 
@@ -107,6 +126,18 @@ class Event:
     user_agent: str = ""
     dns_query: str = ""
     raw: str = ""  # the record as read (possibly shortened), for evidence
+    cloud: CloudCall | None = None  # set on CLOUD events
+    # Web, proxy and network logs (empty for host telemetry):
+    client_ip: str = ""  # who sent the request or query (web/proxy client, Zeek originator)
+    direction: str = ""  # INBOUND: the request arrived at the logging server; OUTBOUND: seen leaving; "" unknown
+    http_status: int | None = None
+    response_bytes: int | None = None
+    http_body: str = ""  # the request body, when the log has it
+    dns_answers: tuple[str, ...] = ()
+
+
+INBOUND = "inbound"  # a web server or load balancer logged a request it received
+OUTBOUND = "outbound"  # a proxy or sensor logged a request on its way to its destination
 
 
 @dataclass(slots=True)
@@ -132,6 +163,58 @@ class Endpoint:
 
 
 @dataclass(slots=True)
+class RequestInfo:
+    """The HTTP request behind an alert from a web, proxy or network log, and what its response suggests."""
+
+    client: str = ""
+    direction: str = ""
+    method: str = ""
+    host: str = ""
+    uri: str = ""
+    status: int | None = None
+    response_bytes: int | None = None
+    user_agent: str = ""
+    outcome: str = ""  # likely-success | failed | redirected | unclear | "" (no status logged)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "client": self.client,
+            "direction": self.direction,
+            "method": self.method,
+            "host": self.host,
+            "uri": self.uri,
+            "status": self.status,
+            "response_bytes": self.response_bytes,
+            "user_agent": self.user_agent,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass(slots=True)
+class AlertGroup:
+    """The alerts one aggregated alert stands for (probing: one client, many spellings or paths)."""
+
+    count: int
+    first: datetime
+    last: datetime
+    spellings: list[str]  # distinct host spellings, at most a listing cap
+    paths: list[str]  # distinct paths, at most a listing cap
+    records: list[SourceRef]  # the records covered, at most a listing cap
+    not_listed: dict[str, int] = field(default_factory=dict)  # per list: distinct items beyond the cap
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "first": iso_utc(self.first),
+            "last": iso_utc(self.last),
+            "spellings": list(self.spellings),
+            "paths": list(self.paths),
+            "records": [f"{ref.file}:{ref.line}" for ref in self.records],
+            "not_listed": dict(self.not_listed),
+        }
+
+
+@dataclass(slots=True)
 class Alert:
     """One finding, with everything an analyst needs to judge it."""
 
@@ -149,6 +232,9 @@ class Alert:
     suppressed_by: str | None = None  # allowlist entry id when suppressed
     technique: str = TECHNIQUE
     tactic: str = TACTIC
+    cloud: dict[str, Any] | None = None  # cloud-side details (principal, foreign IP, calls) of cloud rules
+    request: RequestInfo | None = None  # web, proxy and network logs only
+    group: AlertGroup | None = None  # aggregated alerts only
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -164,11 +250,18 @@ class Alert:
             "endpoint": self.endpoint.as_dict(),
             "reasons": list(self.reasons),
             "source": self.source.as_dict(),
+            "guide": f"imds-detect explain {self.rule_id}",  # investigation guide and response playbook
         }
         if self.suppressed_by is not None:
             data["suppressed_by"] = self.suppressed_by
+        if self.cloud is not None:
+            data["cloud"] = self.cloud
         if self.raw:
             data["raw"] = self.raw
+        if self.request is not None:
+            data["request"] = self.request.as_dict()
+        if self.group is not None:
+            data["group"] = self.group.as_dict()
         return data
 
 

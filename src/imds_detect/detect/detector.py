@@ -13,6 +13,7 @@ from .findings import Finding
 from .http import detect_http
 from .masquerade import detect_masquerade, impersonated_agent
 from .network import detect_network
+from .outcome import request_info
 from .rules import AGENT_MASQUERADE
 
 RAW_LIMIT = 4096
@@ -59,6 +60,9 @@ class Detector:
             entry = self.allowlist.match(event, finding.rule.id)
             if entry is not None and not finding.rule.suppressible and not entry.rules:
                 entry = None  # default-scoped entries never excuse a masquerade
+        request, outcome = request_info(event, finding.endpoint.path_class)
+        if outcome:
+            reasons.append(outcome)
         if entry is None:
             reasons.extend(self.allowlist.considered(event))
         else:
@@ -76,5 +80,6 @@ class Detector:
             source=event.source,
             raw=event.raw[:RAW_LIMIT],
             suppressed_by=entry.id if entry else None,
+            request=request,
         )
         (result.suppressed if entry else result.alerts).append(alert)

@@ -36,6 +36,13 @@ HTTP_REQUEST = Rule(
     "HTTP request for cloud instance metadata",
     "An inspected HTTP request went to a metadata endpoint or carried a metadata URL.",
 )
+HTTP_PROBING = Rule(
+    "imds-http-probing",
+    "Metadata service probing: many requests from one client",
+    "One client sent many requests naming the metadata service (SSRF payloads in several host spellings or for "
+    "several metadata paths, or walking the metadata tree) within minutes: one alert for the whole run, with "
+    "the spellings, paths and records it covers.",
+)
 DNS_QUERY = Rule(
     "imds-dns-query",
     "DNS query for a metadata service name",
@@ -51,5 +58,28 @@ AGENT_MASQUERADE = Rule(
     suppressible=False,
 )
 
-RULES: tuple[Rule, ...] = (NETWORK_CONNECTION, COMMAND_LINE, HIDDEN_HOST, HTTP_REQUEST, DNS_QUERY, AGENT_MASQUERADE)
+CREDENTIAL_OFF_INSTANCE = Rule(
+    "imds-credential-off-instance",
+    "Metadata-service credentials used away from their instance, task or VM",
+    "Cloud logs show credentials that only a metadata service hands out (an EC2 instance-profile session, "
+    "an ECS task or EKS pod session, a GCE VM's service-account token, an Azure VM's managed identity) used "
+    "from an address that is not the workload's own.",
+    suppressible=False,
+)
+HARDENING_REMOVED = Rule(
+    "imds-hardening-removed",
+    "Instance metadata service hardening removed",
+    "A control-plane call makes IMDSv1 acceptable again (HttpTokens optional) or raises the PUT response "
+    "hop limit, on an instance, the account defaults, a launch template or a launch.",
+    suppressible=False,
+)
+LAUNCH_IMDSV1 = Rule(
+    "imds-launch-imdsv1",
+    "Instance launched without IMDSv2 required",
+    "A new instance accepts IMDSv1 requests (informational: the AMI or account default allowed it).",
+    suppressible=False,
+)
+
+RULES: tuple[Rule, ...] = (NETWORK_CONNECTION, COMMAND_LINE, HIDDEN_HOST, HTTP_REQUEST, HTTP_PROBING, DNS_QUERY,
+                           AGENT_MASQUERADE, CREDENTIAL_OFF_INSTANCE, HARDENING_REMOVED, LAUNCH_IMDSV1)
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}

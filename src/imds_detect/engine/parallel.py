@@ -42,13 +42,14 @@ from datetime import datetime
 from multiprocessing.pool import AsyncResult
 from typing import BinaryIO
 
+from ..cloud.collector import CloudCollector
 from ..knowledge.indicators import could_mention_bytes
 from ..model import Alert, SourceRef
 from ..sources.base import LineSource, Skip, SourceAdapter
 from ..sources.registry import ADAPTERS, BY_NAME, detect_format
 from . import scan as _scan
 from .inputs import GZIP_MAGIC, HEAD_SIZE, STDIN, InputFile, discover
-from .prefilter import Prefilter
+from .prefilter import Prefilter, for_adapter
 from .scan import READ_ERRORS, SKIP_MESSAGES_PER_REASON, Scanner, ScanOptions, ScanResult, _describe
 from .summary import FileReport
 
@@ -208,6 +209,7 @@ class Part:
     lines: int = 0  # a range: its lines and records
     range_records: int = 0
     error: str | None = None  # a range: why reading stopped
+    cloud: CloudCollector | None = None  # cloud calls seen (judged by the parent in finish(), with all others)
 
 
 class _TaskScanner(Scanner):
@@ -227,9 +229,11 @@ class _TaskScanner(Scanner):
 
     def part(self) -> Part:
         summary = self.summary
-        return Part(self.alerts, self.suppressed, self._suppressed_times, self.newest, summary.records,
+        part = Part(self.alerts, self.suppressed, self._suppressed_times, self.newest, summary.records,
                     summary.parsed, summary.usable, summary.prefiltered, summary.skipped, self.skips_by_file,
                     summary.prefilter_engine, self.notes, summary.files[0] if summary.files else None)
+        part.cloud = self.cloud if self.cloud.events else None
+        return part
 
 
 @dataclass
@@ -319,8 +323,7 @@ def _databases(options: ScanOptions) -> dict[str, Prefilter]:
     if options.prefilter:
         for adapter in ADAPTERS:
             if hasattr(adapter, "parse_line") and hasattr(adapter, "is_line_oriented"):
-                prefilters[adapter.name] = Prefilter(getattr(adapter, "free_text_keys", ()),
-                                                     getattr(adapter, "record_edges", None))
+                prefilters[adapter.name] = for_adapter(adapter)
     return prefilters
 
 
@@ -345,6 +348,8 @@ def _absorb(scanner: Scanner, part: Part, lines: int = 0, records: int = 0) -> N
     for entry, times in part.suppressed_times.items():
         scanner._suppressed_times.setdefault(entry, array("d")).extend(times)
     scanner._see_time(part.newest)
+    if part.cloud is not None:
+        scanner.cloud.merge(part.cloud)
     summary = scanner.summary
     summary.records += part.records
     summary.parsed += part.parsed

@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, cast
 
+from ..cloud.collector import CloudCollector
+from ..cloud.correlate import correlate
+from ..cloud.incident import Incident
+from ..cloud.settings import CloudSettings
 from ..detect.allowlist import Allowlist, default_entries
 from ..detect.detector import Detector
+from ..detect.probing import fold_probing
 from ..model import Alert, Event, Severity
 from ..sources.base import CountingSource, LineSource, ReadCounts, SourceAdapter
 from ..sources.base import Skip as SkipRecord
@@ -21,7 +26,7 @@ from ..sources.mde import event_from_row
 from ..sources.registry import BY_NAME, detect_format
 from .follow import POLL_SECONDS, FollowStream
 from .inputs import GZIP_MAGIC, HEAD_SIZE, InputFile, discover
-from .prefilter import BlockPlan, Prefilter
+from .prefilter import BlockPlan, Prefilter, for_adapter
 from .summary import FileReport, Summary
 from .window import TimeBound, Window
 
@@ -51,6 +56,10 @@ class ScanOptions:
     # With jobs > 1: the target size of the byte ranges a large line-oriented file is split into
     # (rounded to whole read blocks; a big file is split into at least `jobs` ranges).
     chunk_bytes: int = CHUNK_BYTES
+    # Wraps each opened input stream (the progress bar counts bytes through it; see report/progress.py).
+    wrap_input: Callable[[BinaryIO], BinaryIO] | None = None
+    # Cloud side: published ranges, inventory and the host-cloud correlation window (see cloud/).
+    cloud: CloudSettings = field(default_factory=CloudSettings)
 
 
 @dataclass
@@ -60,6 +69,7 @@ class ScanResult:
     alerts: list[Alert]
     summary: Summary
     suppressed: list[Alert] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)  # host reads + cloud use of the same credentials
 
 
 class Scanner:
@@ -68,6 +78,7 @@ class Scanner:
     def __init__(self, options: ScanOptions, prefilters: dict[str, Prefilter] | None = None) -> None:
         self.options = options
         self.detector = Detector(options.allowlist)
+        self.cloud = CloudCollector(options.cloud)  # CLOUD events: summarised now, judged in finish()
         self.summary = Summary()
         # by adapter name; may be shared between scanners (a parallel scan builds them once, before forking)
         self._prefilters: dict[str, Prefilter] = {} if prefilters is None else prefilters
@@ -99,6 +110,8 @@ class Scanner:
             report.status, report.detail = "error", f"cannot open: {_describe(error)}"
             self.options.warn(f"{source.name}: cannot open: {_describe(error)}")
             return
+        if self.options.wrap_input is not None:
+            stream = self.options.wrap_input(stream)
         with stream:
             self._scan_stream(source.name, stream, head, report)
 
@@ -233,7 +246,7 @@ class Scanner:
     def _prefilter_for(self, adapter: LineSource) -> Prefilter:
         prefilter = self._prefilters.get(adapter.name)
         if prefilter is None:
-            prefilter = Prefilter(getattr(adapter, "free_text_keys", ()), getattr(adapter, "record_edges", None))
+            prefilter = for_adapter(adapter)
             self._prefilters[adapter.name] = prefilter
         self.summary.prefilter_engine = prefilter.engine
         return prefilter
@@ -242,26 +255,33 @@ class Scanner:
     def scan_event(self, event: Event) -> None:
         """Detect on one normalized event."""
         self._see_time(event.timestamp)
+        if event.cloud is not None:
+            self.cloud.observe(event)
+            return
         detection = self.detector.run(event)
-        if self.options.on_alert is None:
-            self.alerts.extend(detection.alerts)
-        else:  # streaming: judge now, hand over, keep nothing
-            window = Window(self.options.since.resolve(None) if self.options.since else None,
-                            self.options.until.resolve(None) if self.options.until else None)
-            for alert in detection.alerts:
-                if not window.contains(alert.timestamp):
-                    self.summary.outside_window += 1
-                elif alert.severity < self.options.min_severity:
-                    self.summary.below_min_severity += 1
-                else:
-                    self.summary.alerts[alert.severity.label] += 1
-                    self.options.on_alert(alert)
+        self._take(detection.alerts)
         if self.options.show_suppressed:
             self.suppressed.extend(detection.suppressed)
         else:  # only counted: agents can produce many, and memory must not grow with them
             for alert in detection.suppressed:
                 times = self._suppressed_times.setdefault(alert.suppressed_by or "?", array("d"))
                 times.append(alert.timestamp.timestamp())
+
+    def _take(self, alerts: list[Alert]) -> None:
+        """Keep alerts for finish(), or (streaming) judge them now, hand them over and keep nothing."""
+        if self.options.on_alert is None:
+            self.alerts.extend(alerts)
+            return
+        window = Window(self.options.since.resolve(None) if self.options.since else None,
+                        self.options.until.resolve(None) if self.options.until else None)
+        for alert in alerts:
+            if not window.contains(alert.timestamp):
+                self.summary.outside_window += 1
+            elif alert.severity < self.options.min_severity:
+                self.summary.below_min_severity += 1
+            else:
+                self.summary.alerts[alert.severity.label] += 1
+                self.options.on_alert(alert)
 
     def scan_events(self, events: Iterable[Event]) -> ScanResult:
         """Library entry point for already-normalized events."""
@@ -292,10 +312,12 @@ class Scanner:
 
     # -- results --------------------------------------------------------------------------------
     def finish(self) -> ScanResult:
+        self._take(self.cloud.finish())  # the stateful cloud detections judge once, at the end
         window = Window(
             self.options.since.resolve(self.newest) if self.options.since else None,
             self.options.until.resolve(self.newest) if self.options.until else None,
         )
+        self.alerts = fold_probing(self.alerts, self.summary.probing, window.contains)  # one per client run
         kept: list[Alert] = []
         for alert in self.alerts:
             if not window.contains(alert.timestamp):
@@ -313,7 +335,8 @@ class Scanner:
             if inside:
                 self.summary.suppressed[entry] += inside
         return ScanResult(newest_first(kept), self.summary,
-                          newest_first(suppressed) if self.options.show_suppressed else [])
+                          newest_first(suppressed) if self.options.show_suppressed else [],
+                          correlate(kept, self.options.cloud, self.cloud.aws_seen))
 
 
 def newest_first(alerts: list[Alert]) -> list[Alert]:

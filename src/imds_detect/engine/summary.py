@@ -36,6 +36,8 @@ class Summary:
     below_min_severity: int = 0
     outside_window: int = 0
     prefilter_engine: str = "off"
+    # Probing aggregation (detect/probing.py): groups made, alerts folded into them, items not listed.
+    probing: Counter[str] = field(default_factory=Counter)
 
     @property
     def readable_files(self) -> int:
@@ -59,6 +61,7 @@ class Summary:
             "below_min_severity": self.below_min_severity,
             "outside_window": self.outside_window,
             "prefilter": self.prefilter_engine,
+            "probing": dict(self.probing),
         }
 
     def render(self) -> str:
@@ -80,6 +83,9 @@ class Summary:
         if self.suppressed:
             detail = ", ".join(f"{entry}={count}" for entry, count in sorted(self.suppressed.items()))
             lines.append(f"  suppressed by allowlist: {sum(self.suppressed.values())} ({detail})")
+        if self.probing:
+            lines.append(f"  probing: {self.probing['folded']} alert(s) folded into {self.probing['groups']} "
+                         f"probing alert(s) ({self.probing['not-listed']} item(s) beyond the listing caps)")
         if self.below_min_severity:
             lines.append(f"  below --min-severity: {self.below_min_severity}")
         if self.outside_window:

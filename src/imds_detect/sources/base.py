@@ -65,7 +65,8 @@ class LineSource(SourceAdapter, Protocol):
 
     Optional attributes the engine uses when present: `record_edges` (bytes every record starts and
     ends with, so that lines which may be malformed are parsed and reported even when the prefilter
-    would clear them) and `newest_in_block(block)` (the newest time in a block, for relative windows).
+    would clear them), `newest_in_block(block)` (the newest time in a block, for relative windows), and
+    the prefilter tuning of text logs, `numeric_after` and `decode_percent` (see `engine.prefilter.for_adapter`).
     """
 
     def parse_line(self, line: bytes, file: str, line_number: int, record: int, on_skip: SkipSink) -> Event | None:
