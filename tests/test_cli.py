@@ -221,3 +221,12 @@ def test_console_script_is_installed() -> None:
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert len(jsonl(result.stdout)) == 18
+
+
+def test_summary_names_the_shortcut_of_counting_formats() -> None:
+    """auditd clears harmless events inside the adapter: the summary says so instead of 'prefilter off'."""
+    audit = Path(__file__).resolve().parent / "fixtures" / "auditd" / "raw_x86_64.log"
+    code, _, err = run(str(audit), "--output", "jsonl")
+    assert code == 0 and "cleared unparsed by the auditd event shortcut" in err and "prefilter off" not in err
+    code, _, err = run(str(audit), "--output", "jsonl", "--no-prefilter")
+    assert code == 0 and "prefilter off" in err and "shortcut" not in err

@@ -209,6 +209,7 @@ class Part:
     lines: int = 0  # a range: its lines and records
     range_records: int = 0
     error: str | None = None  # a range: why reading stopped
+    shortcuts: set[str] = field(default_factory=set)  # see Summary.shortcuts
     cloud: CloudCollector | None = None  # cloud calls seen (judged by the parent in finish(), with all others)
 
 
@@ -233,6 +234,7 @@ class _TaskScanner(Scanner):
                     summary.parsed, summary.usable, summary.prefiltered, summary.skipped, self.skips_by_file,
                     summary.prefilter_engine, self.notes, summary.files[0] if summary.files else None)
         part.cloud = self.cloud if self.cloud.events else None
+        part.shortcuts = summary.shortcuts
         return part
 
 
@@ -358,6 +360,7 @@ def _absorb(scanner: Scanner, part: Part, lines: int = 0, records: int = 0) -> N
     summary.skipped.update(part.skipped)
     if part.prefilter_engine != "off":
         summary.prefilter_engine = part.prefilter_engine
+    summary.shortcuts |= part.shortcuts
     replayed: Counter[tuple[str, str]] = Counter()
     for note in part.notes:
         if isinstance(note, str):

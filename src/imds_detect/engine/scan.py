@@ -155,6 +155,9 @@ class Scanner:
                 self._scan_blocks(_blocks(stream), adapter, name)  # type: ignore[arg-type]
             elif hasattr(adapter, "parse_counted"):
                 counts = ReadCounts(exhaustive=not self.options.prefilter)
+                shortcut: object = getattr(adapter, "shortcut", None)
+                if self.options.prefilter and shortcut:
+                    self.summary.shortcuts.add(f"{adapter.name} {shortcut}")
                 try:
                     for event in cast(CountingSource, adapter).parse_counted(stream, name, self._on_skip, counts):
                         self.summary.parsed += 1

@@ -36,6 +36,8 @@ class Summary:
     below_min_severity: int = 0
     outside_window: int = 0
     prefilter_engine: str = "off"
+    # Formats that clear harmless records inside the adapter (auditd events, Parquet rows): "<format> <what>".
+    shortcuts: set[str] = field(default_factory=set)
     # Probing aggregation (detect/probing.py): groups made, alerts folded into them, items not listed.
     probing: Counter[str] = field(default_factory=Counter)
 
@@ -61,13 +63,17 @@ class Summary:
             "below_min_severity": self.below_min_severity,
             "outside_window": self.outside_window,
             "prefilter": self.prefilter_engine,
+            "shortcuts": sorted(self.shortcuts),
             "probing": dict(self.probing),
         }
 
     def render(self) -> str:
         """The human summary printed on stderr."""
-        cleared = (f"{self.prefiltered} cleared by the {self.prefilter_engine} prefilter"
-                   if self.prefilter_engine != "off" else "prefilter off")
+        parts = [f"{self.prefiltered} cleared by the {self.prefilter_engine} prefilter"] \
+            if self.prefilter_engine != "off" else []
+        if self.shortcuts:
+            parts.append("harmless records cleared unparsed by the " + ", ".join(sorted(self.shortcuts)))
+        cleared = "; ".join(parts) or "prefilter off"
         lines = [f"imds-detect: {len(self.files)} file(s), {self.records} record(s) read "
                  f"({self.parsed} parsed, {cleared})"]
         for report in self.files:

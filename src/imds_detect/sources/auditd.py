@@ -556,6 +556,7 @@ class AuditdAdapter:
     """The auditd source adapter (``--format auditd``)."""
 
     name = FORMAT
+    shortcut = "event shortcut"  # the summary's name for what clears harmless events unparsed
 
     def sniff(self, head: bytes) -> bool:
         """Whether at least half of the first 20 meaningful lines are audit records (raw, ENRICHED or

@@ -26,6 +26,7 @@ class IisAdapter:
     """W3C extended logs with request fields (IIS, Azure App Service HTTP logs)."""
 
     name = "iis"
+    shortcut = "line prefilter"  # the summary's name for what clears lines unparsed
 
     def __init__(self) -> None:
         self._prefilter: Prefilter | None = None

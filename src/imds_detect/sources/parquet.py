@@ -435,6 +435,7 @@ class ParquetAdapter:
     """Defender / Sentinel Device* rows in Parquet files."""
 
     name = FORMAT
+    shortcut = "column prefilter"  # the summary's name for what clears rows unbuilt
 
     def sniff(self, head: bytes) -> bool:
         """Parquet files start (and end) with ``PAR1``; recognised with or without pyarrow installed."""

@@ -115,6 +115,7 @@ class ZeekAdapter:
     """Zeek logs: TSV (read whole, directives first) or JSON lines (line by line)."""
 
     name = "zeek"
+    shortcut = "line prefilter"  # TSV files; the summary's name for what clears lines unparsed
     record_edges = (b"{", b"}")  # JSON lines
     free_text_keys = FREE_TEXT_KEYS
     decode_percent = True
