@@ -1,6 +1,6 @@
 """The TOML tuning file: what it can add and remove, and one clear error for every mistake."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ from imds_detect.model import Event, EventKind, ProcessInfo, Severity, SourceRef
 
 
 def _event(path: str, name: str = "", cmd: str = "", parent: str = "", user: str = "", host: str = "h1") -> Event:
-    return Event(EventKind.NETWORK, datetime(2026, 1, 1, tzinfo=timezone.utc), SourceRef("test", "t", 1, 0),
+    return Event(EventKind.NETWORK, datetime(2026, 1, 1, tzinfo=UTC), SourceRef("test", "t", 1, 0),
                  host=host, user=user, process=ProcessInfo(name=name or path.rsplit("/", 1)[-1], path=path,
                                                            command_line=cmd, parent_name=parent))
 

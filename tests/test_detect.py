@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from imds_detect.detect.allowlist import Allowlist, default_entries
 from imds_detect.detect.detector import Detector
 from imds_detect.model import Alert, Event, EventKind, ProcessInfo, Severity, SourceRef
 
-WHEN = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 27, 8, tzinfo=UTC)
 DETECTOR = Detector(Allowlist(default_entries()))
 
 

@@ -4,7 +4,7 @@ neighbours that never alert, response outcomes; Defender's inspected rows go thr
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ from imds_detect.detect.outcome import judge_response
 from imds_detect.model import INBOUND, OUTBOUND, Alert, Event, EventKind, Severity, SourceRef
 from imds_detect.sources.mde import MDE_ADAPTER
 
-WHEN = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 27, 8, tzinfo=UTC)
 DETECTOR = Detector(Allowlist(default_entries()))
 
 

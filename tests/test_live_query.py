@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from imds_detect.live_query.sentinel import SentinelSource, make_client
 ROOT = Path(__file__).resolve().parent.parent
 LIVE = Path(__file__).resolve().parent / "fixtures" / "live"
 SAMPLE = ROOT / "samples" / "defender-sample.jsonl"
-START = datetime(2026, 11, 27, tzinfo=timezone.utc)
-END = datetime(2026, 11, 28, tzinfo=timezone.utc)
+START = datetime(2026, 11, 27, tzinfo=UTC)
+END = datetime(2026, 11, 28, tzinfo=UTC)
 PARTIAL = {"code": "PartialError", "message": "There were some errors when processing your query.",
            "details": [{"code": "EngineError", "message": "Query result set has exceeded the internal limit",
                         "innererror": {"code": "E_QUERY_RESULT_SET_TOO_LARGE"}}]}
@@ -135,7 +135,7 @@ def test_cli_sentinel_option(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_window_counts_back_from_now() -> None:
-    now = datetime(2026, 11, 28, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
     assert live_window(parse_bound("24h"), None, now) == (now - timedelta(hours=24), now)
     assert live_window(None, None, now)[0] == now - timedelta(hours=24)
     with pytest.raises(LiveQueryError, match="empty time window"):

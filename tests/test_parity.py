@@ -19,7 +19,7 @@ import runpy
 import shutil
 import sys
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -241,7 +241,7 @@ def connection() -> Any:
 def reference_rows() -> frozenset[int]:
     """ReportIds of the rows the reference query returns (matched back by their unique Timestamp)."""
     by_time = {_time(row["Timestamp"]): row["ReportId"] for row in fixture_rows()}
-    query_now = newest().replace(tzinfo=timezone.utc)
+    query_now = newest().replace(tzinfo=UTC)
     relation = duckdb_kql.kql(connection(), REFERENCE.read_text(encoding="utf-8"), query_now=query_now)
     stamps = [row[0] for row in relation.select("Timestamp").fetchall()]
     assert len(stamps) == len(set(stamps)), "the reference returned a row twice"
@@ -250,7 +250,7 @@ def reference_rows() -> frozenset[int]:
 
 def kql_ids(query: str) -> set[int]:
     """ReportIds returned by a KQL query over the fixture tables (for coverage checks)."""
-    query_now = newest().replace(tzinfo=timezone.utc)
+    query_now = newest().replace(tzinfo=UTC)
     return {row[0] for row in duckdb_kql.kql(connection(), query, query_now=query_now).fetchall()}
 
 

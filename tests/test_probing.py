@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from weblog_support import LABELS, scan_fixture
@@ -18,7 +18,7 @@ from imds_detect.detect.probing import MAX_LISTED, MIN_ALERTS, WINDOW, fold_prob
 from imds_detect.model import Alert, Endpoint, ProcessInfo, RequestInfo, SourceRef
 
 ROOT = Path(__file__).resolve().parent.parent
-T0 = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 8, tzinfo=UTC)
 
 
 def _alert(client: str, seconds: float, line: int, raw: str = "169.254.169.254", path: str = "/latest/user-data",
@@ -97,7 +97,7 @@ def _probing_file(tmp_path: Path) -> tuple[Path, int]:
     lines = out.read_text().splitlines()
     step = len(lines) // 30
     for index in range(30):
-        moment = datetime(2026, 11, 27, 0, 1, tzinfo=timezone.utc) + timedelta(seconds=5 * index)
+        moment = datetime(2026, 11, 27, 0, 1, tzinfo=UTC) + timedelta(seconds=5 * index)
         lines.insert(index * step, f'203.0.113.99 - - [{moment.strftime("%d/%b/%Y:%H:%M:%S +0000")}] "GET /fetch?url='
                      f'http://{["169.254.169.254", "2852039166", "0xa9fea9fe"][index % 3]}/latest/user-data HTTP/1.1" '
                      '400 0 "-" "scanner"')

@@ -8,7 +8,7 @@ import json
 import random
 import runpy
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ def test_raw_x86_64_event_fields() -> None:
     assert connect.kind is EventKind.NETWORK
     assert (connect.remote_ip, connect.remote_port, connect.protocol) == ("169.254.169.254", 80, "")
     assert connect.action == "connect (EINPROGRESS)"
-    assert connect.timestamp == datetime(2024, 5, 14, 10, 11, 12, 12000, tzinfo=timezone.utc)
+    assert connect.timestamp == datetime(2024, 5, 14, 10, 11, 12, 12000, tzinfo=UTC)
     assert connect.source.format == "auditd" and connect.source.line == 15 and connect.source.record == 2
     process = connect.process
     assert (process.name, process.path, process.pid, process.user) == ("curl", "/usr/bin/curl", 2301, "1000")
@@ -227,7 +227,7 @@ def test_hand_written_ausearch_interpreted() -> None:
     assert skips == []
     assert outcomes(events) == {0: [CMD_MEDIUM], 1: [NET], 2: [NET], 3: [NET], 4: [CMD_HIGH], 5: []}
     indexed = by_index(events)
-    assert indexed[0].timestamp == datetime(2024, 5, 14, 10, 11, 12, 345000, tzinfo=timezone.utc)
+    assert indexed[0].timestamp == datetime(2024, 5, 14, 10, 11, 12, 345000, tzinfo=UTC)
     assert indexed[1].action == "connect (EINPROGRESS)" and indexed[1].user == "ubuntu"
     assert indexed[4].process.command_line == 'sh -c "curl -s http://169.254.169.254/latest/user-data | sh"'
     assert indexed[5].user == "systemd-resolve"

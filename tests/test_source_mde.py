@@ -6,7 +6,7 @@ import io
 import json
 import random
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from imds_detect.sources.timeparse import parse_timestamp
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mde"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-UTC = timezone.utc
+UTC = UTC
 
 CREDS_CMD = "curl http://169.254.169.254/latest/meta-data/iam/security-credentials/"
 

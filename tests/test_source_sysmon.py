@@ -13,7 +13,7 @@ import json
 import random
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,7 +38,7 @@ from imds_detect.sources.winsec import WINSEC_ADAPTER
 FIXTURES = Path(__file__).parent / "fixtures"
 SYSMON = FIXTURES / "sysmon"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-UTC = timezone.utc
+UTC = UTC
 AZURE_AGENT = r"C:\WindowsAzure\GuestAgent_2.7.41491.1102_2023-11-07_195038\WindowsAzureGuestAgent.exe"
 
 WINDOWS_VARIANTS = {

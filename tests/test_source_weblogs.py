@@ -7,7 +7,7 @@ import io
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from weblog_support import FIXTURES, LABELS, alerts_by_line, scan_fixture, web_formats
@@ -141,7 +141,7 @@ def test_nginx_and_apache_format_strings_compile_to_the_same_fields() -> None:
         assert record is not None, fmt.style
         assert (record.client, record.method, record.target, record.status, record.response_bytes) == (
             "203.0.113.9", "GET", "/a?b=c", 200, 15)
-        assert record.time == datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc)
+        assert record.time == datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
     assert apache.parse(line).user_agent == 'Mozilla/5.0 "quoted"'  # type: ignore[union-attr]
 
 
@@ -156,7 +156,7 @@ def test_format_variables_map_to_fields() -> None:
     assert record is not None and (record.target, record.host, record.status) == (
         "/fetch?u=http://0xa9fea9fe/", "0xa9fea9fe", 502)
     epoch = compile_format("%{msec}t %r").parse("1795766400123 GET / HTTP/1.1")
-    assert epoch is not None and epoch.time == datetime(2026, 11, 27, 8, 0, 0, 123000, tzinfo=timezone.utc)
+    assert epoch is not None and epoch.time == datetime(2026, 11, 27, 8, 0, 0, 123000, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text", ["$remote_addr $status", "%h %>s %b", "$time_local $status", "plain text"])
@@ -185,7 +185,7 @@ def test_request_lines_and_targets() -> None:
 
 
 def test_clf_time_with_zone_and_fraction() -> None:
-    assert clf_time("[10/Oct/2000:13:55:36 -0700]") == datetime(2000, 10, 10, 20, 55, 36, tzinfo=timezone.utc)
+    assert clf_time("[10/Oct/2000:13:55:36 -0700]") == datetime(2000, 10, 10, 20, 55, 36, tzinfo=UTC)
     assert clf_time("10/Oct/2000:13:55:36.250 +0000").microsecond == 250000
     with pytest.raises(ValueError):
         clf_time("10/Foo/2000:13:55:36 +0000")
@@ -233,7 +233,7 @@ def test_relative_window_uses_the_newest_access_log_time(tmp_path: object) -> No
     lines = [f'198.51.100.{i} - - [27/Nov/2026:0{i}:00:00 +0000] "GET /fetch?url=http://169.254.169.254/latest/'
              f'user-data HTTP/1.1" 200 900 "-" "-"' for i in range(1, 6)]
     path.write_text("\n".join(lines) + "\n")
-    assert ACCESS_ADAPTER.newest_in_block(path.read_bytes()) == datetime(2026, 11, 27, 5, tzinfo=timezone.utc)
+    assert ACCESS_ADAPTER.newest_in_block(path.read_bytes()) == datetime(2026, 11, 27, 5, tzinfo=UTC)
     from imds_detect.engine.window import parse_bound
 
     result = scan([str(path)], ScanOptions(since=parse_bound("2h")))

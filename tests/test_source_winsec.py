@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from imds_detect.sources.winevent import WinRecord
 from imds_detect.sources.winsec import PID_MEMORY, WINSEC_ADAPTER, SecurityConverter, split_device_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "winsec"
-UTC = timezone.utc
+UTC = UTC
 AGENT = r"C:\WindowsAzure\GuestAgent_2.7.41491.1102_2023-11-07_195038\WindowsAzureGuestAgent.exe"
 AGENT_MAPPED = r"C:\windowsazure\guestagent_2.7.41491.1102_2023-11-07_195038\windowsazureguestagent.exe"
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from imds_detect.validate.telemetry import Observation, make_proc
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = {"ref-1-aws-iam-curl": ("aws", "credential"), "ref-2-azure-mi-token": ("azure", "token"),
              "ref-3-gcp-sa-token": ("gcp", "token"), "ref-4-python-ssrf": ("aws", "credential")}
-NOW = datetime(2024, 5, 14, 10, 11, 12, 345000, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 14, 10, 11, 12, 345000, tzinfo=UTC)
 
 
 # -- the catalogue --------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_strace_trace_becomes_exec_and_connect_observations() -> None:
     assert (dns.proc.pid, dns.proc.exe, dns.remote_port) == (101, "/usr/bin/curl", 53)  # resolver thread -> curl
     assert (http4.remote_ip, http4.remote_port, http4.result) == ("169.254.169.254", 80, "-115")
     assert (http6.remote_ip, http6.result) == ("fd00:ec2::254", "0")
-    assert curl.time == datetime.fromtimestamp(1715681472.0003, timezone.utc)
+    assert curl.time == datetime.fromtimestamp(1715681472.0003, UTC)
 
 
 def test_c_string_unescapes_like_strace_writes() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -9,7 +10,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TextIO
+from typing import Any, Literal, NoReturn, TextIO
 
 import click
 
@@ -17,10 +18,12 @@ from .analyst import Analyst, analyst_errors, analyst_options
 from .cloud.ipranges import load_ranges
 from .config import ConfigError, load_config
 from .detect.detector import Detector
+from .engine import interrupt
 from .engine.scan import CHUNK_BYTES, Scanner, ScanOptions, ScanResult, scan
 from .engine.window import TimeBound, parse_bound
 from .export.command import export_command
 from .guide.command import explain_command
+from .limits import Limits, parse_overrides
 from .live.watch import Watcher
 from .mock.command import mock_imds_command
 from .model import Alert, Severity
@@ -57,6 +60,14 @@ def _bound(value: str | None, flag: str) -> TimeBound | None:
     except ValueError as error:
         _fail(f"{flag}: {error}")
     return None
+
+
+def _scan_limits(configured: Limits, overrides: tuple[str, ...]) -> Limits:
+    """The [limits] of the config with the --limit NAME=VALUE overrides (one error line and exit 2 when bad)."""
+    try:
+        return parse_overrides(overrides, configured)
+    except ValueError as error:
+        _fail(f"--limit {error}")
 
 
 def _chunk_bytes() -> int:
@@ -106,6 +117,8 @@ def main() -> None:
               "truncation); print each alert as it happens. Stop with Ctrl-C or SIGTERM.")
 @click.option("--idle-exit", type=click.FloatRange(min=0.1), default=None, metavar="SECONDS",
               help="With --follow: stop after SECONDS without new data.")
+@click.option("--stream", is_flag=True, help="Write each alert the moment it is found, flushed, in input order "
+              "(instead of newest first at the end); probing runs are not folded and incidents not built. One job.")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
               help="Worker processes: files, and ranges of large JSON-lines files, are scanned in parallel "
               "with the same result; 0 uses every usable core.")
@@ -123,12 +136,16 @@ def main() -> None:
 @click.option("--ip-ranges", "ip_ranges", multiple=True, metavar="FILE",
               help="Published cloud ranges (AWS ip-ranges.json, Google cloud.json, Azure Service Tags) telling "
               "addresses inside the provider from outside; never downloaded. Repeatable.")
+@click.option("--limit", "limit_items", multiple=True, metavar="NAME=VALUE", help="Override one [limits] bound "
+              "of the config (e.g. max_line_bytes=1048576); hits are counted in the summary. Repeatable.")
 def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, since: str | None, until: str | None,
                  output: str | None, out_path: str | None, min_severity: str | None, fail_on: str | None,
                  no_default_allowlist: bool, show_suppressed: bool, no_prefilter: bool, quiet: bool,
-                 follow: bool, idle_exit: float | None, jobs: int, engine: str, spark_master: str | None,
+                 follow: bool, idle_exit: float | None, stream: bool, jobs: int, engine: str,
+                 spark_master: str | None,
                  spark_output: str | None, spark_output_format: str, ip_ranges: tuple[str, ...] = (),
-                 log_formats: tuple[str, ...] = (), json_fields: tuple[str, ...] = (), **analyst_values: Any) -> None:
+                 log_formats: tuple[str, ...] = (), json_fields: tuple[str, ...] = (),
+                 limit_items: tuple[str, ...] = (), **analyst_values: Any) -> None:
     """Scan log files, directories (recursively) or '-' (stdin) for metadata API abuse."""
     analyst = Analyst(**analyst_values)
     if not paths and not analyst.live:
@@ -147,6 +164,7 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         _fail("--follow takes exactly one existing regular file")
     if idle_exit is not None and not follow:
         _fail("--idle-exit only applies with --follow")
+    _check_stream(stream, follow, jobs, engine, analyst)
     try:
         config = load_config(config_path, use_defaults=not no_default_allowlist)
     except ConfigError as error:
@@ -169,14 +187,18 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         jobs=jobs,
         chunk_bytes=_chunk_bytes(),
         cloud=config.cloud,
+        limits=_scan_limits(config.limits, limit_items),
     )
     writer_name = output or ("table" if out_path is None and sys.stdout.isatty() else "jsonl")
     state_notes: list[str] = []
-    if follow:
+    pipe_closed = False
+    if follow or stream:
         if any(bound is not None and bound.before_newest is not None for bound in (options.since, options.until)):
-            _fail("--follow takes absolute --since/--until times only")
-        result = _follow(paths[0], options, writer_name, idle_exit, out_path)
+            _fail(f"{'--follow' if follow else '--stream'} takes absolute --since/--until times only")
+        result = _follow(paths[0], options, writer_name, idle_exit, out_path) if follow else \
+            _stream(paths, options, writer_name, out_path)
     else:
+        interrupt.install_handlers()
         try:
             result = analyst.scan(paths, options, engine, options.since, options.until,
                                   lambda: _run_scan(engine, paths, options, spark_master,
@@ -197,13 +219,23 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         if out_path:
             _write_atomically(out_path, write_all)
         else:
-            write_all(sys.stdout)
-            sys.stdout.flush()
+            try:
+                write_all(sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader went away (`| head`): stop writing, still say what was found
+                pipe_closed = True
+                _silence_stdout()
         analyst.write_html(result, config.allowlist, _write_atomically)
     summary = result.summary
     click.echo(summary.render(), err=True)
+    if pipe_closed:
+        click.echo("imds-detect: the reader of standard output went away (SIGPIPE): not every alert was written",
+                   err=True)
     if state_notes:
         click.echo("\n".join(state_notes), err=True)
+    stopped = summary.interrupted or ("SIGPIPE" if pipe_closed else None) or interrupt.requested()
+    if stopped:
+        sys.exit(interrupt.exit_status(stopped))
     if summary.nothing_read() and not analyst.live:  # a live query's service already cleared the rest
         click.echo("imds-detect: error: no records could be read from the input; this is not a clean result",
                    err=True)
@@ -247,26 +279,81 @@ def _run_scan(engine: str, paths: tuple[str, ...], options: ScanOptions, spark_m
 
 
 class _StreamingOutput:
-    """Writes each alert the moment it is found and flushes it (-o appends to FILE)."""
+    """Writes each alert the moment it is found and flushes it (-o appends to FILE, or rewrites it with
+    `mode="w"`). When the reader of standard output goes away, the scan is asked to stop (SIGPIPE)."""
 
-    def __init__(self, writer_name: str, out_path: str | None) -> None:
+    def __init__(self, writer_name: str, out_path: str | None, mode: Literal["a", "w"] = "a") -> None:
         self.writer_name = writer_name
-        self.out: TextIO = open(out_path, "a", encoding="utf-8", newline="") if out_path else sys.stdout  # noqa: SIM115
-        self.rows = csv_writer(self.out) if writer_name == "csv" else None
+        self.out: TextIO = open(out_path, mode, encoding="utf-8", newline="") if out_path else sys.stdout  # noqa: SIM115
+        self.closed_by_reader = False
+        self.on_reader_gone: Callable[[], None] = lambda: interrupt.request_stop("SIGPIPE")
+        self._csv_text = io.StringIO()  # CSV rows are formatted here, then written like the other formats
+        self.rows = csv_writer(self._csv_text) if writer_name == "csv" else None
         if writer_name == "table":
-            self.out.write(header_line())
+            self._write(header_line())
+        self._write_csv_text()
 
     def emit(self, alert: Alert) -> None:
+        if self.closed_by_reader:
+            return
         if self.rows is not None:
             self.rows.writerow(csv_row(alert))
+            self._write_csv_text()
         else:
-            self.out.write(row_line(alert) if self.writer_name == "table" else
-                           timesketch_line(alert) if self.writer_name == "timesketch" else jsonl_line(alert))
-        self.out.flush()
+            self._write(row_line(alert) if self.writer_name == "table" else
+                        timesketch_line(alert) if self.writer_name == "timesketch" else jsonl_line(alert))
+
+    def _write(self, text: str) -> None:
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            self.closed_by_reader = True
+            _silence_stdout()
+            self.on_reader_gone()
+
+    def _write_csv_text(self) -> None:
+        if self._csv_text.tell():
+            self._write(self._csv_text.getvalue())
+            self._csv_text.seek(0)
+            self._csv_text.truncate()
 
     def close(self) -> None:
         if self.out is not sys.stdout:
             self.out.close()
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null so that nothing more (not even the flush at exit) fails on it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _check_stream(stream: bool, follow: bool, jobs: int, engine: str, analyst: Analyst) -> None:
+    """--stream writes alerts as they are found: nothing that needs the finished scan goes with it."""
+    if not stream:
+        return
+    if follow:
+        _fail("--follow already writes each alert as it is found: --stream is not needed")
+    if jobs != 1 or engine != "local":
+        _fail("--stream writes alerts in input order from one process: not with --jobs or --engine spark")
+    if analyst.html_path or analyst.store_path or analyst.live:
+        _fail("--html, --state, --remember, --new-only and live queries need a finished scan: not with --stream")
+
+
+def _stream(paths: tuple[str, ...], options: ScanOptions, writer_name: str, out_path: str | None) -> ScanResult:
+    """Scan with every alert written (and flushed) the moment it is found."""
+    output = _StreamingOutput(writer_name, out_path, mode="w")
+    options.on_alert = output.emit
+    interrupt.install_handlers()
+    try:
+        return Scanner(options).scan_paths(paths)
+    finally:
+        output.close()
 
 
 def _stop_on_signals() -> threading.Event:
@@ -334,8 +421,10 @@ def watch_command(config_path: str | None, no_default_allowlist: bool, min_sever
             output_stream.emit(alert)
 
     watcher = Watcher(Detector(config.allowlist), on_alert, on_suppressed)
+    stop = _stop_on_signals()
+    output_stream.on_reader_gone = stop.set
     try:
-        watcher.run(_stop_on_signals(), interval, duration)
+        watcher.run(stop, interval, duration)
     finally:
         output_stream.close()
     by_severity = ", ".join(f"{s.label}={counts.get(s.label, 0)}" for s in reversed(Severity))

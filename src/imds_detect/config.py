@@ -1,23 +1,19 @@
-"""The TOML tuning file: allowlist additions and removals, and scan defaults. Data only, validated strictly."""
+"""The TOML tuning file: allowlist additions and removals, scan defaults, cloud inputs and limits. Data only
+(``tomllib``: no code, no includes), validated strictly."""
 
 from __future__ import annotations
 
-import re
-import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .cloud.config import load_cloud
 from .cloud.settings import CloudSettings
-from .detect.allowlist import AllowEntry, Allowlist, default_entries, entry_problem
+from .detect.allowlist import AllowEntry, Allowlist, compile_regex, default_entries, entry_problem
 from .detect.rules import RULES_BY_ID
+from .limits import Limits
 from .model import Severity
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 class ConfigError(Exception):
@@ -31,9 +27,10 @@ class Config:
     allowlist: Allowlist = field(default_factory=lambda: Allowlist(default_entries()))
     min_severity: Severity | None = None
     cloud: CloudSettings = field(default_factory=CloudSettings)
+    limits: Limits = field(default_factory=Limits)
 
 
-_TOP_KEYS = {"allowlist", "scan", "cloud"}
+_TOP_KEYS = {"allowlist", "scan", "cloud", "limits"}
 _ALLOWLIST_KEYS = {"defaults", "disable", "entry"}
 _SCAN_KEYS = {"min_severity"}
 _LIST_KEYS = {"path": "paths", "name": "names", "script": "scripts", "parent": "parents",
@@ -86,6 +83,10 @@ def _build(data: dict[str, Any], where: str, use_defaults: bool) -> Config:
         entries.append(_entry(raw, where, f"allowlist.entry[{index}]"))
     config.allowlist = Allowlist(entries)
     try:
+        config.limits = Limits.from_table(_table(data.get("limits", {}), where, "limits"))
+    except ValueError as error:
+        raise ConfigError(f"config {where}: {error}") from None
+    try:
         config.cloud = load_cloud(_table(data.get("cloud", {}), where, "cloud"), Path(where).parent)
     except ValueError as error:
         raise ConfigError(f"config {where}: {error}") from None
@@ -130,10 +131,11 @@ def _entry(raw: Any, where: str, label: str) -> AllowEntry:
             pattern = table[key]
             if not isinstance(pattern, str):
                 raise ConfigError(f"config {where}: {label}.{key} must be a regular expression string")
-            try:
-                fields[key] = re.compile(pattern)
-            except re.error as error:
-                raise ConfigError(f"config {where}: {label}.{key}: invalid regular expression: {error}") from None
+            try:  # RE2: these are searched in attacker-written text, in time linear in it
+                fields[key] = compile_regex(pattern)
+            except ValueError as error:
+                raise ConfigError(f"config {where}: {label}.{key}: invalid regular expression for RE2 (no look-around "
+                                  f"or back-references; \\z, not \\Z): {error}") from None
     allow_interpreter = table.get("allow_interpreter", False)
     if not isinstance(allow_interpreter, bool):
         raise ConfigError(f"config {where}: {label}.allow_interpreter must be true or false")

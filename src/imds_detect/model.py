@@ -11,7 +11,7 @@ TECHNIQUE = "T1552.005"
 TACTIC = "credential-access"
 
 
-class EventKind(str, Enum):
+class EventKind(str, Enum):  # noqa: UP042  (str() of a member stays 'EventKind.X')
     """What a normalized event describes."""
 
     NETWORK = "network"  # a process opened (or tried) a connection

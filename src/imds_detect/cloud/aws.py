@@ -39,7 +39,7 @@ from ..knowledge.cloud import (
 )
 from ..model import Alert, Event, iso_utc
 from .aws_hardening import hardening_alerts
-from .evidence import MAX_DISTINCT, WorkloadUse, add_bounded, merge_sets, merge_workloads
+from .evidence import MAX_DISTINCT, WorkloadUse, add_bounded, merge_sets, merge_workloads, room_for
 from .offinstance import Grounds, judge
 from .settings import CloudSettings
 
@@ -123,6 +123,8 @@ class AwsCollector:
         kind, workload_id, role = workload
         use = self.workloads.get((kind, workload_id))
         if use is None:
+            if not room_for(self.workloads, event):
+                return
             use = self.workloads[(kind, workload_id)] = WorkloadUse("aws", kind, workload_id, role, call.account)
         source = call.source_ip
         agent = classify_user_agent(call.user_agent)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..knowledge.cloud import AZURE_VM_RESOURCE, address_kind
 from ..model import Alert, Event
-from .evidence import WorkloadUse, add_bounded, merge_sets, merge_workloads
+from .evidence import WorkloadUse, add_bounded, merge_sets, merge_workloads, room_for
 from .offinstance import Grounds, judge
 from .settings import CloudSettings
 
@@ -38,6 +38,8 @@ class AzureCollector:
         key = call.principal.lower() or str(extra.get("mirid", "")).lower()
         use = self.identities.get(key)
         if use is None:
+            if not room_for(self.identities, event):
+                return
             use = self.identities[key] = WorkloadUse("azure", "azure-vm", key, "", call.account)
         mirid = str(extra.get("mirid") or "")
         name = str(extra.get("name") or "")

@@ -15,7 +15,9 @@ gcp_vm_service_accounts = ["app@proj.iam.gserviceaccount.com"]
 "web-1" = "i-0123456789abcdef0"
 ```
 
-Relative file names are taken from the tuning file's folder. Problems raise ValueError naming the key.
+Relative file names are taken from the tuning file's folder and must stay inside it (no ``..`` or symlink
+out of it); an absolute name is what the user wrote and is taken as it is. Either must be a regular file.
+Problems raise ValueError naming the key.
 """
 
 from __future__ import annotations
@@ -46,16 +48,40 @@ def _address(text: str, key: str) -> str:
         raise ValueError(f"cloud.{key}: {text!r} is not an IP address") from None
 
 
+def _keyed(key: str, error: ValueError) -> str:
+    text = str(error)
+    return text if text.startswith("cloud.") else f"cloud.{key}: {text}"
+
+
+def named_file(base: Path, name: str, key: str) -> str:
+    """The path of a file the config names: an absolute name as written; a relative one inside `base` (the
+    config's folder) once resolved, so that neither ``..`` nor a symlink leads out of it."""
+    path = Path(name)
+    if path.is_absolute():
+        return name
+    folder = base.resolve()
+    if not (folder / path).resolve().is_relative_to(folder):
+        raise ValueError(f"cloud.{key}: {name!r} leads outside the config file's folder {folder} (through '..' or "
+                         "a symlink); name it by its absolute path if that file is meant")
+    return str(base / path)
+
+
 def load_cloud(table: dict[str, Any], base: Path, settings: CloudSettings | None = None) -> CloudSettings:
     """CloudSettings from the ``[cloud]`` table (files relative to `base`)."""
     settings = settings or CloudSettings()
     for key in table:
         if key not in _KEYS:
             raise ValueError(f"unknown key cloud.{key} (expected one of {', '.join(sorted(_KEYS))})")
-    for name in _strings(table.get("ip_ranges", []), "ip_ranges"):
-        load_ranges(str(base / name), settings.ranges)
-    for name in _strings(table.get("inventory", []), "inventory"):
-        load_inventory(str(base / name), settings.inventory)
+    try:
+        for name in _strings(table.get("ip_ranges", []), "ip_ranges"):
+            load_ranges(named_file(base, name, "ip_ranges"), settings.ranges)
+    except ValueError as error:
+        raise ValueError(_keyed("ip_ranges", error)) from None
+    try:
+        for name in _strings(table.get("inventory", []), "inventory"):
+            load_inventory(named_file(base, name, "inventory"), settings.inventory)
+    except ValueError as error:
+        raise ValueError(_keyed("inventory", error)) from None
     for text in _strings(table.get("egress_addresses", []), "egress_addresses"):
         try:
             settings.inventory.add_egress(text)

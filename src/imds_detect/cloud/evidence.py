@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from .. import limits as _limits
 from ..model import Event, SourceRef, iso_utc
 
 MAX_CALLS = 20  # the earliest calls kept per (credential, address)
@@ -30,7 +31,20 @@ def merge_sets(into: dict[str, set[str]], other: dict[str, set[str]], limit: int
             add_bounded(target, value, limit)
 
 
+def room_for(workloads: dict[Any, WorkloadUse], event: Event) -> bool:
+    """Whether a new workload session can be tracked (limits.max_cloud_sessions); when not, the call is counted
+    and reported at its record, and not judged."""
+    cap = _limits.active().max_cloud_sessions
+    if len(workloads) < cap:
+        return True
+    _limits.hit("max_cloud_sessions", file=event.source.file, line=event.source.line,
+                detail=f"{cap} workload sessions already tracked: this call of a further one is not judged")
+    return False
+
+
 def merge_workloads(into: dict[Any, WorkloadUse], other: dict[Any, WorkloadUse]) -> None:
+    """Add the workloads another worker tracked (each stayed under max_cloud_sessions: together at most
+    --jobs times it, and nothing a worker tracked is dropped)."""
     for key, use in other.items():
         if key in into:
             into[key].merge(use)

@@ -22,7 +22,7 @@ from ..knowledge.cloud import (
     classify_user_agent,
 )
 from ..model import Alert, Event
-from .evidence import WorkloadUse, add_bounded, merge_sets, merge_workloads
+from .evidence import WorkloadUse, add_bounded, merge_sets, merge_workloads, room_for
 from .offinstance import Grounds, judge
 from .settings import CloudSettings
 
@@ -65,6 +65,8 @@ class GcpCollector:
             return
         use = self.accounts.get(email)
         if use is None:
+            if not room_for(self.accounts, event):
+                return
             use = self.accounts[email] = WorkloadUse("gcp", "gce-vm", email, email, call.account)
         key = str((payload.get("authenticationInfo") or {}).get("serviceAccountKeyName") or "")
         if key:

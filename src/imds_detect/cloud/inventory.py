@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from ..knowledge.cloud import INSTANCE_ID
+from .ipranges import check_regular_file
 
 __all__ = ["Inventory", "Workload", "load_inventory"]
 
@@ -75,6 +76,7 @@ class Inventory:
 
 def load_inventory(path: str, inventory: Inventory) -> None:
     """Add an inventory file's workloads; raises ValueError with a one-line reason when it is not one."""
+    check_regular_file(path)
     try:
         data = orjson.loads(Path(path).read_bytes())
     except OSError as error:

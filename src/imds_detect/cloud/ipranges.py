@@ -8,6 +8,8 @@ Google ``cloud.json`` / ``goog.json`` (``prefixes[].ipv4Prefix`` / ``ipv6Prefix`
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +91,23 @@ class IpRanges:
         return tuple(found)
 
 
+def check_regular_file(path: str) -> None:
+    """ValueError (one line) unless `path` is a regular file (a FIFO would block, a device never end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise ValueError(f"{path}: {kind}, not a regular file")
+
+
 def load_ranges(path: str, into: IpRanges | None = None) -> IpRanges:
     """Load a published-ranges file; raises ValueError with a one-line reason when it is not one."""
     ranges = into if into is not None else IpRanges()
+    check_regular_file(path)
     try:
         data = orjson.loads(Path(path).read_bytes())
     except OSError as error:

@@ -8,8 +8,10 @@ of an agent is never allowed because of its parent.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+import re2
 
 from ..knowledge.agents import (
     AGENTS,
@@ -19,7 +21,33 @@ from ..knowledge.agents import (
     SYSTEM_PYTHON_PATHS,
 )
 from ..model import Event
-from .identity import exe_name, name_matches, path_matches, script_argument, tool_name
+from .identity import RE2_OPTIONS, exe_name, name_matches, path_matches, script_argument, tool_name
+
+
+class TextPattern(Protocol):
+    """A compiled regular expression that is searched in text (`re.Pattern` or RE2's)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str, /) -> object | None: ...
+
+
+def compile_regex(pattern: str) -> TextPattern:
+    """An entry's regular expression (command_line, user_agent, uri), compiled with RE2.
+
+    Those are searched in text an attacker writes (command lines, user agents, request targets), so they run on
+    an engine that is linear in the text whatever the expression; a backtracking one would let a hostile line
+    take polynomial or exponential time on an expression such as `(a|a)*x` or `.*=.*=.*;`. RE2 syntax is
+    Python's without look-around and back-references, with `\\z` for Python's `\\Z`; `\\d`, `\\w`, `\\s`, `\\b`
+    are ASCII and `$` matches only at the very end. ValueError (one line) when RE2 cannot compile it.
+    """
+    try:
+        return cast(TextPattern, re2.compile(pattern, RE2_OPTIONS))
+    except re2.error as error:
+        message = error.args[0] if error.args else error
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+        raise ValueError(" ".join(text.split())) from None
 
 
 @dataclass(frozen=True)
@@ -36,9 +64,9 @@ class AllowEntry:
     parent_paths: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
-    command_line: re.Pattern[str] | None = None
-    user_agent: re.Pattern[str] | None = None
-    uri: re.Pattern[str] | None = None
+    command_line: TextPattern | None = None  # RE2 (compile_regex): searched in attacker-written text
+    user_agent: TextPattern | None = None
+    uri: TextPattern | None = None
     rules: tuple[str, ...] = ()  # rule ids it applies to; empty = every suppressible rule
     allow_interpreter: bool = False
     # Daemon identity for logs without a command line (see AgentIdentity.daemon_titles).

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
+from .. import limits as _limits
 from ..knowledge.agents import NON_FETCHING_TOOLS
 from ..knowledge.endpoints import METADATA_HEADERS
 from ..knowledge.indicators import could_mention_metadata
@@ -15,7 +17,7 @@ from .findings import Finding
 from .identity import tool_name
 from .rules import COMMAND_LINE, HIDDEN_HOST
 
-MAX_TEXT = 65536
+MAX_TEXT = _limits.Limits().max_text_chars  # the default; the scan's limits decide (limits.cut_text)
 _MARKERS = specific_markers()
 _PATH_END = re.compile(r"[\s\"'`<>|;,)\]}]")
 _WORD_BREAKS = frozenset(" \t\r\n\"'`<>|;,()[]{}")
@@ -25,31 +27,55 @@ _VARIABLE = re.compile(
 )
 
 
-def _starts_a_path(text: str, position: int) -> bool:
-    """Whether a marker at `position` begins a request path rather than sitting inside an ordinary one.
+_WORD_BREAK = re.compile("[" + re.escape("".join(sorted(_WORD_BREAKS))) + "]")
+
+
+class _PathStarts:
+    """Whether a marker at a position begins a request path rather than sitting inside an ordinary one.
 
     It does when it starts its word, follows a URL authority (`http://$IMDS/...`, `redirector/...`), or
     is a parameter value (`?path=/latest/...`); `http://shop/api/metadata/instance/42` is the shop's own.
+
+    Linear over all the markers of a text: the word breaks are found once (one regex pass) and each word's
+    first '://' and first '/' once. (Walking back from every marker to its word's start was quadratic on one
+    long word full of markers: paths end at any white space, words only at ASCII blanks.)
     """
-    start = position
-    while start > 0 and text[start - 1] not in _WORD_BREAKS:
-        start -= 1
-    prefix = text[start:position]
-    if "://" in prefix:
-        prefix = prefix.split("://", 1)[1]
-    return not prefix or prefix[-1] in "=?&" or "/" not in prefix
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.breaks: list[int] | None = None
+        self.words: dict[int, tuple[int, int, int]] = {}  # word start -> first '://', first '/', first '/' after it
+
+    def __call__(self, position: int) -> bool:
+        text = self.text
+        if self.breaks is None:
+            self.breaks = [match.start() for match in _WORD_BREAK.finditer(text)]
+        index = bisect_left(self.breaks, position)
+        start = self.breaks[index - 1] + 1 if index else 0
+        known = self.words.get(start)
+        if known is None:
+            end = self.breaks[index] if index < len(self.breaks) else len(text)
+            scheme = text.find("://", start, end)
+            known = self.words[start] = (scheme, text.find("/", start, end),
+                                         text.find("/", scheme + 3, end) if scheme != -1 else -1)
+        scheme, slash, slash_after_scheme = known
+        base = start
+        if scheme != -1 and scheme + 3 <= position:  # the prefix holds a '://': what follows it counts
+            base, slash = scheme + 3, slash_after_scheme
+        return base == position or text[position - 1] in "=?&" or slash == -1 or slash >= position
 
 
 def marker_paths(text: str) -> list[str]:
     """Metadata-specific paths that begin a request path anywhere in the (decoded, lower-cased) text."""
     lowered = percent_decode(text).lower().replace("\\", "/")
+    starts_a_path = _PathStarts(lowered)
     paths: list[str] = []
     for marker in _MARKERS:
         start = lowered.find(marker)
         while start != -1 and len(paths) < 16:
             end_match = _PATH_END.search(lowered, start)
             end = end_match.start() if end_match else len(lowered)
-            if _starts_a_path(lowered, start):
+            if starts_a_path(start):
                 paths.append(lowered[start:end])
             start = lowered.find(marker, end)
     return paths
@@ -68,7 +94,7 @@ def is_non_fetching(process: ProcessInfo) -> bool:
 
 def detect_command_line(event: Event) -> list[Finding]:
     """The most severe finding for one command line, with every reference listed in the reasons."""
-    text = event.process.command_line[:MAX_TEXT]
+    text = _limits.cut_text(event.process.command_line, "command line")
     if not text or is_non_fetching(event.process) or not could_mention_metadata(text):
         return []
     host_findings: list[Finding] = []

@@ -16,6 +16,7 @@ a request on its way to the metadata service, attributed to its client.
 
 from __future__ import annotations
 
+from .. import limits as _limits
 from ..knowledge.agents import AGENT_USER_AGENTS
 from ..knowledge.endpoints import neighbour_of
 from ..knowledge.hosts import metadata_host, split_host_port
@@ -29,7 +30,7 @@ from .findings import Finding
 from .network import address_field_hit
 from .rules import HTTP_REQUEST
 
-MAX_TEXT = 65536
+MAX_TEXT = _limits.Limits().max_text_chars  # the default; the scan's limits decide (limits.cut_text)
 MAX_REFERENCES = 16  # per text: enough to pick the most severe, bounded for hostile records
 _PATH_STOP = frozenset(" \t\r\n\"'<>?#&;,|")
 
@@ -92,7 +93,7 @@ def _destination(event: Event) -> Finding | None:
 
 def _embedded(event: Event, text: str, where: str) -> list[Finding]:
     """Metadata URLs and hosts inside the request target or body."""
-    text = text[:MAX_TEXT]
+    text = _limits.cut_text(text, f"request {where}")
     if not text or not could_mention_metadata(text):
         return []
     findings = []
@@ -136,9 +137,10 @@ def _hidden_paths(event: Event) -> list[Finding]:
         return [_path_finding(event, own, event.http_uri, host, lead)]
     findings = []
     for text, where in ((event.http_uri, "target"), (event.http_body, "body")):
-        if not text or not could_mention_metadata(text[:MAX_TEXT]) or _names_a_neighbour(text[:MAX_TEXT]):
+        text = text[:_limits.active().max_text_chars]  # (a longer field was counted by _embedded)
+        if not text or not could_mention_metadata(text) or _names_a_neighbour(text):
             continue
-        for path in dict.fromkeys(marker_paths(text[:MAX_TEXT])[:MAX_REFERENCES]):
+        for path in dict.fromkeys(marker_paths(text)[:MAX_REFERENCES]):
             rule = classify_path(path)
             if rule is not None and rule.marker:
                 lead = (f"{'SSRF attempt: ' if event.direction == INBOUND else ''}metadata-specific path {path!r} "

@@ -5,6 +5,12 @@ from __future__ import annotations
 import posixpath
 import re
 from functools import lru_cache
+from typing import Any
+
+import re2
+
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False  # (a pattern RE2 refuses is reported by the caller, not logged to stderr)
 
 _DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 
@@ -50,8 +56,13 @@ def tool_name(name_or_path: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """Glob to regex: `*` and `?` never cross `/`; `**` does."""
+def _glob_regex(pattern: str) -> Any:
+    """Glob to regex: `*` and `?` never cross `/`; `**` does.
+
+    Compiled with RE2 (an `re2._Regexp`): globs come from the configuration and are matched against paths and
+    names an attacker chooses; with several `*` in one segment (`/opt/*a*a*a*/x`) a backtracking match takes
+    time polynomial in the path, RE2 linear.
+    """
     out: list[str] = []
     i = 0
     while i < len(pattern):
@@ -67,7 +78,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(char))
         i += 1
-    return re.compile("".join(out) + r"\Z")
+    return re2.compile("".join(out) + r"\z", RE2_OPTIONS)
 
 
 @lru_cache(maxsize=16384)

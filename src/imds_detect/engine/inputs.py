@@ -6,12 +6,14 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 HEAD_SIZE = 65536
 STDIN = "-"
 
@@ -28,9 +30,44 @@ class InputFile:
         magic = raw.read(2)
         stream = cast(BinaryIO, Prefixed(magic, raw))
         if magic == GZIP_MAGIC:
-            stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+            stream = cast(BinaryIO, GzipStream(stream))
         head = read_up_to(stream, HEAD_SIZE)
+        if head.startswith(UTF8_BOM):  # not part of the first record: formats are recognised and read without it
+            head = head[len(UTF8_BOM):] + read_up_to(stream, len(UTF8_BOM))
         return cast(BinaryIO, Prefixed(head, stream)), head
+
+
+class GzipStream(io.RawIOBase):
+    """A gzip stream that hands over everything it could decompress: a file cut short (or corrupt) reads as
+    if it ended there, and why is kept in `error` for the scan to report the file as partial."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._gzip = gzip.GzipFile(fileobj=raw, mode="rb")
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.error is not None:
+            return 0
+        try:
+            data = self._gzip.read1(len(buffer))  # one piece at a time: what precedes a break is not lost
+        except (EOFError, OSError, zlib.error) as error:
+            self.error = error
+            return 0
+        view = memoryview(buffer)
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._gzip.close()
+        super().close()
+
+
+def read_error(stream: BinaryIO) -> BaseException | None:
+    """Why a stream from :meth:`InputFile.open` ended early (a cut or corrupt gzip file), or None."""
+    return getattr(stream, "error", None)
 
 
 def read_up_to(stream: BinaryIO, size: int) -> bytes:
@@ -78,6 +115,11 @@ class Prefixed(io.RawIOBase):
             return chunk
         return self._tail.read(size)
 
+    @property
+    def error(self) -> BaseException | None:
+        """Why the stream ended early (see :class:`GzipStream`), or None."""
+        return getattr(self._tail, "error", None)
+
     def close(self) -> None:
         self._tail.close()
         super().close()
@@ -101,7 +143,7 @@ def discover(paths: list[str]) -> Iterator[InputFile | tuple[str, str]]:
                     yield InputFile(str(Path(root) / name))
             if not found:
                 yield (path, "directory holds no files")
-        elif target.is_file():
+        elif target.is_file() or target.is_fifo():  # a named pipe too: `scan <(zcat log.gz)`, mkfifo
             yield InputFile(path)
         elif target.exists():
             yield (path, "not a regular file")

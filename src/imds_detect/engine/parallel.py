@@ -9,6 +9,12 @@ Work is cut into tasks:
   (:func:`.scan._blocks` cuts each block at the last newline before a read end; the read ends are fixed
   offsets, see :func:`read_end`), and each worker reads its range with the same read ends; so every
   block, every prefilter plan and every counter is the one the one-process scan would see;
+- a large, plain **raw audit log** (auditd: stateful - events assembled over records, a pid map fed by
+  earlier events) is cut at line boundaries where the audit trail is quiet, and each worker reads its
+  range as if nothing came before it, noting what it assumed about the past: the parent keeps the true
+  reader state between ranges, takes a range as read when the assumptions hold (replaying the pid map's
+  journal, filling the few events that depend on earlier ones and judging them) and reads it itself when
+  they do not (see :mod:`.parallel_auditd`);
 - standard input is read by the parent itself when its turn comes (workers have no standard input).
 
 Workers are forked (``fork`` start method) after the parent has loaded what they share: options, the
@@ -20,11 +26,11 @@ alerts (or only their times), the newest time seen, counters, the numbers of lin
 range, and the first few skips of each reason with the warnings, in order.
 
 The parent merges the tasks in input order (files in command-line and directory order, ranges in file
-order): it shifts the line and record numbers of each range by the lines and records of the ranges
-before it, replays skip warnings through the one-process rule (first five per file and reason, then one
-"further ... only counted" line), closes each file's report as the one-process scan does, and finishes
-with the same window, severity filter and newest-first order. So alerts, suppressed alerts, the summary
-and the warnings are those of ``jobs=1``.
+order): it shifts the line and record numbers of each range by the lines and records (audit logs: syscall
+events) of the ranges before it, replays skip warnings through the one-process rule (first five per file
+and reason, then one "further ... only counted" line), closes each file's report as the one-process scan
+does, and finishes with the same window, severity filter and newest-first order. So alerts, suppressed
+alerts, the summary and the warnings are those of ``jobs=1``.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from ..sources.base import LineSource, Skip, SourceAdapter
 from ..sources.registry import ADAPTERS, BY_NAME, detect_format
 from . import scan as _scan
 from .inputs import GZIP_MAGIC, HEAD_SIZE, STDIN, InputFile, discover
+from .interrupt import ScanInterrupted, interruptible
 from .prefilter import Prefilter, for_adapter
 from .scan import READ_ERRORS, SKIP_MESSAGES_PER_REASON, Scanner, ScanOptions, ScanResult, _describe
 from .summary import FileReport
@@ -187,6 +194,7 @@ class Task:
     adapter: str = ""  # a range: the line-oriented adapter the whole file is read with
     cut: Range | None = None
     head_size: int = 0
+    span: tuple[int, int] | None = None  # a range of a raw audit log: [start, end) bytes, end -1 for the rest
 
 
 @dataclass
@@ -211,6 +219,7 @@ class Part:
     error: str | None = None  # a range: why reading stopped
     shortcuts: set[str] = field(default_factory=set)  # see Summary.shortcuts
     cloud: CloudCollector | None = None  # cloud calls seen (judged by the parent in finish(), with all others)
+    limits: Counter[str] = field(default_factory=Counter)  # limits hit (see Summary.limits)
 
 
 class _TaskScanner(Scanner):
@@ -235,6 +244,7 @@ class _TaskScanner(Scanner):
                     summary.prefilter_engine, self.notes, summary.files[0] if summary.files else None)
         part.cloud = self.cloud if self.cloud.events else None
         part.shortcuts = summary.shortcuts
+        part.limits = summary.limits
         return part
 
 
@@ -251,11 +261,16 @@ _SHARED: _Shared | None = None
 
 def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent ends its workers with SIGTERM when it stops
 
 
 def run_task(task: Task) -> Part:
     """Scan one task (in a worker, or in the parent for standard input)."""
     assert _SHARED is not None
+    if task.span is not None:
+        from .parallel_auditd import run_audit_range
+
+        return run_audit_range(task)
     scanner = _TaskScanner(_SHARED.options, _SHARED.prefilters)
     if task.cut is None:
         scanner.scan_file(InputFile(task.name))
@@ -294,6 +309,11 @@ def _plan_file(item: int, name: str, options: ScanOptions, jobs: int) -> list[Ta
     except OSError:
         return [Task(item, name, 0)]  # the task reports it as the one-process scan would
     whole = [Task(item, name, size)]
+    from .parallel_auditd import audit_tasks
+
+    audit = audit_tasks(item, name, size, options, jobs)  # a raw audit log: ranges cut where the trail is quiet
+    if audit is not None:
+        return audit
     if size <= HEAD_SIZE + _scan.BLOCK_SIZE:
         return whole
     try:
@@ -361,6 +381,7 @@ def _absorb(scanner: Scanner, part: Part, lines: int = 0, records: int = 0) -> N
     if part.prefilter_engine != "off":
         summary.prefilter_engine = part.prefilter_engine
     summary.shortcuts |= part.shortcuts
+    summary.limits.update(part.limits)
     replayed: Counter[tuple[str, str]] = Counter()
     for note in part.notes:
         if isinstance(note, str):
@@ -396,7 +417,10 @@ def scan_parallel(paths: Iterable[str], options: ScanOptions) -> ScanResult:
             for number in sorted(range(len(tasks)), key=lambda number: -tasks[number].cost):
                 if tasks[number].name != STDIN:
                     pending[number] = pool.apply_async(run_task, (tasks[number],))
-        _merge(scanner, inputs, tasks, pending)
+        with interruptible():
+            _merge(scanner, inputs, tasks, pending)
+    except ScanInterrupted as stop:  # what was merged stands; the workers are ended below
+        scanner.interrupted(stop.reason)
     finally:
         if pool is not None:
             pool.terminate()
@@ -423,6 +447,12 @@ def _merge(scanner: Scanner, inputs: list[InputFile | tuple[str, str]], tasks: l
             continue
         numbers = by_item[item]
         first = tasks[numbers[0]]
+        if first.span is not None:
+            from .parallel_auditd import merge_audit_file
+
+            merge_audit_file(scanner, [tasks[number] for number in numbers],
+                             lambda index, numbers=numbers: part_of(numbers[index]))  # type: ignore[misc]
+            continue
         if first.cut is None:
             part = part_of(numbers[0])
             if part.report is not None:

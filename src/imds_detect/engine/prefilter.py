@@ -6,8 +6,9 @@ One scan of a block (Hyperscan when installed) finds:
 - lines with a numeric host shape in free text (command lines, URLs) whose token really reads as a
   metadata address; address fields (RemoteIP, LocalIP) are machine-written and parsed strictly, so
   numbers there would only make every network record a candidate;
-- lines that do not start and end with the format's record delimiters (possibly malformed: they are
-  parsed so that the problem is reported with its line, never silently cleared);
+- lines that do not start and end with the format's record delimiters, and lines holding a control byte
+  that no log line writes raw (binary junk, a UTF-16 line): possibly malformed, they are parsed so that the
+  problem is reported with its line, never silently cleared;
 - blank lines (not records), so record numbers stay exact without counting passes in Python.
 
 Web, proxy and network logs (see `for_adapter`) tune two things: numeric shapes count only after a character
@@ -30,8 +31,9 @@ from ..knowledge.indicators import (
     strong_patterns,
     token_around,
     token_names_metadata,
+    token_span,
 )
-from ..knowledge.urls import MAX_DECODE_ROUNDS
+from ..limits import active as active_limits
 
 STRONG, NUMERIC, SUSPECT, BLANK, PERCENT = 0, 1, 2, 3, 4
 _LINE_BREAKS_TO_SPACE = bytes.maketrans(b"\r\n", b"  ")
@@ -73,10 +75,14 @@ def _edge_patterns(edges: tuple[bytes | None, bytes | None] | None) -> tuple[byt
         patterns.append(rb"(?:^|\n)[^" + re.escape(first) + rb"\n]")
     if last is not None:
         patterns.append(rb"[^" + re.escape(last) + rb"\r\n]\r?(?:\n|$)")
-    return (*patterns, rb"\r\r+\n")
+    # Two or more CRs before a LF: a run always ends in `\r\r\n`, at the same end offset (`\r\r+\n`, searched
+    # unanchored by `re`, would read a long run of CRs again from each of them: quadratic).
+    return (*patterns, rb"\r\r\n")
 
 
 BLANK_PATTERNS = (rb"(?:^|\n)\r?\n",)
+# Bytes no line format writes raw (JSON forbids them in strings, text logs escape them): junk when present.
+CONTROL_PATTERNS = (rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",)
 
 
 def _prefixed_numeric_patterns(after: bytes) -> tuple[bytes, ...]:
@@ -102,7 +108,7 @@ class Prefilter:
         if decode_percent:
             strong = tuple(pattern for pattern in strong if pattern != PERCENT_ESCAPE)
             percent = (PERCENT_ESCAPE,)
-        groups = (strong, numeric, _edge_patterns(record_edges), BLANK_PATTERNS, percent)
+        groups = (strong, numeric, (*_edge_patterns(record_edges), *CONTROL_PATTERNS), BLANK_PATTERNS, percent)
         self.patterns = PatternSet(groups, use_hyperscan)
         self.engine = self.patterns.engine
         # What a percent-decoded line is checked with: the strong and numeric groups only.
@@ -114,6 +120,7 @@ class Prefilter:
         blank_ends: list[int] = []
         current_end = -1  # end of the last selected line
         pending: tuple[int, int] | None = None  # a line seen so far only with percent escapes
+        token_end = -1  # end of the last numeric token read (the shapes inside it read the same token)
         for group, end_offset in sorted(self.patterns.matches(block), key=lambda hit: hit[1]):
             if group == BLANK:
                 if not blank_ends or blank_ends[-1] != end_offset:
@@ -129,8 +136,13 @@ class Prefilter:
                     spans.append(pending)
                     current_end = pending[1]
                 pending = None
-            if group == NUMERIC and not token_names_metadata(token_around(block, max(end_offset - 2, 0))):
-                continue  # the digit run ends just before the boundary character at end_offset - 1
+            if group == NUMERIC:  # the digit run ends just before the boundary character at end_offset - 1
+                position = max(end_offset - 2, 0)
+                if position < token_end:
+                    continue  # that token was read and does not name metadata
+                token_start, token_end = token_span(block, position)
+                if not token_names_metadata(block[token_start:token_end]):
+                    continue
             start = block.rfind(b"\n", 0, offset) + 1
             end = block.find(b"\n", offset)
             if end == -1:
@@ -143,6 +155,9 @@ class Prefilter:
             pending = None  # when it was this line, it is selected now
         if pending is not None and self._decoded_is_candidate(block[pending[0]:pending[1]]):
             spans.append(pending)
+        if block.endswith(b"\r") and block.rfind(b"\n") == len(block) - 2:  # an unterminated last line of a lone
+            spans = [span for span in spans if span[0] != len(block) - 1]  # CR is blank, as with no prefilter
+            blank_ends.append(len(block) + 1)
         return BlockPlan(spans, blank_ends)
 
     def _decoded_is_candidate(self, line: bytes) -> bool:
@@ -150,7 +165,7 @@ class Prefilter:
         decode; still escaped after them, or decoded to bytes that are not UTF-8: kept, to be safe)."""
         assert self._decoded is not None
         data = line
-        for _ in range(MAX_DECODE_ROUNDS):
+        for _ in range(active_limits().max_decode_depth):
             decoded = unquote_to_bytes(data).translate(_LINE_BREAKS_TO_SPACE)
             if decoded == data:
                 return False

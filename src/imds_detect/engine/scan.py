@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, cast
 
+from .. import limits as _limits
 from ..cloud.collector import CloudCollector
 from ..cloud.correlate import correlate
 from ..cloud.incident import Incident
@@ -19,13 +20,17 @@ from ..cloud.settings import CloudSettings
 from ..detect.allowlist import Allowlist, default_entries
 from ..detect.detector import Detector
 from ..detect.probing import fold_probing
+from ..limits import Limits
 from ..model import Alert, Event, Severity
 from ..sources.base import CountingSource, LineSource, ReadCounts, SourceAdapter
 from ..sources.base import Skip as SkipRecord
 from ..sources.mde import event_from_row
 from ..sources.registry import BY_NAME, detect_format
 from .follow import POLL_SECONDS, FollowStream
-from .inputs import GZIP_MAGIC, HEAD_SIZE, InputFile, discover
+from .inputs import GZIP_MAGIC, HEAD_SIZE, UTF8_BOM, InputFile, discover, read_error
+from .interrupt import ScanInterrupted, interruptible
+from .lines import Oversized, bounded
+from .lines import blocks as line_blocks
 from .prefilter import BlockPlan, Prefilter, for_adapter
 from .summary import FileReport, Summary
 from .window import TimeBound, Window
@@ -60,6 +65,8 @@ class ScanOptions:
     wrap_input: Callable[[BinaryIO], BinaryIO] | None = None
     # Cloud side: published ranges, inventory and the host-cloud correlation window (see cloud/).
     cloud: CloudSettings = field(default_factory=CloudSettings)
+    # Bounds on lines, records, decoding and aggregation state (see imds_detect/limits.py; [limits] in the config).
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -87,21 +94,36 @@ class Scanner:
         self._suppressed_times: dict[str, array[float]] = {}  # epoch seconds per allowlist entry
         self.newest: datetime | None = None
         self._skip_shown: dict[tuple[str, str], int] = {}
+        self._limit_shown: dict[str, int] = {}
+        self._activate()
         self._needs_all_timestamps = any(
             bound is not None and bound.before_newest is not None for bound in (options.since, options.until)
         )
 
     # -- inputs ---------------------------------------------------------------------------------
     def scan_paths(self, paths: Iterable[str]) -> ScanResult:
-        for item in discover(list(paths)):
-            if isinstance(item, InputFile):
-                self.scan_file(item)
-            else:
-                self.summary.missing.append(item)
-                self.options.warn(f"{item[0]}: {item[1]}")
+        try:
+            with interruptible():
+                for item in discover(list(paths)):
+                    if isinstance(item, InputFile):
+                        self.scan_file(item)
+                    else:
+                        self.summary.missing.append(item)
+                        self.options.warn(f"{item[0]}: {item[1]}")
+        except ScanInterrupted as stop:
+            self.interrupted(stop.reason)
         return self.finish()
 
+    def interrupted(self, reason: str) -> None:
+        """Note that the scan stopped early (`reason`: the signal) while reading the last file it started."""
+        self.summary.interrupted = reason
+        if self.summary.files and self.summary.files[-1].status == "ok":
+            report = self.summary.files[-1]
+            report.status, report.detail = "partial", f"scan interrupted by {reason} while reading this file"
+        self.options.warn(f"scan interrupted by {reason}: finishing with what was read so far")
+
     def scan_file(self, source: InputFile) -> None:
+        self._activate()
         report = FileReport(source.name)
         self.summary.files.append(report)
         try:
@@ -110,13 +132,18 @@ class Scanner:
             report.status, report.detail = "error", f"cannot open: {_describe(error)}"
             self.options.warn(f"{source.name}: cannot open: {_describe(error)}")
             return
+        opened = stream
         if self.options.wrap_input is not None:
             stream = self.options.wrap_input(stream)
         with stream:
             self._scan_stream(source.name, stream, head, report)
+        broken = read_error(opened)  # a cut or corrupt gzip file: what came before the break was scanned
+        if broken is not None and report.status != "partial":
+            self._read_stopped(source.name, report, _describe(broken))
 
     def scan_follow(self, path: str, stop: threading.Event, idle_exit: float | None = None) -> ScanResult:
         """Scan `path` and keep following it as it grows (rotation and truncation survived) until `stop`."""
+        self._activate()
         report = FileReport(path)
         self.summary.files.append(report)
         head = b""
@@ -134,13 +161,16 @@ class Scanner:
             report.status, report.detail = "error", "cannot follow a gzip file"
             self.options.warn(f"{path}: cannot follow a gzip file")
             return self.finish()
-        with FollowStream(path, stop, idle_exit) as stream:
-            while True:
-                self._scan_stream(path, cast(BinaryIO, stream), head, report)
-                if not stream.restarted or stop.is_set():
-                    break
-                stream.restarted = False  # rotated or truncated: line numbers start again
-                self.options.warn(f"{path}: rotated or truncated; following the new content from its start")
+        try:
+            with interruptible(), FollowStream(path, stop, idle_exit) as stream:
+                while True:
+                    self._scan_stream(path, cast(BinaryIO, stream), head, report)
+                    if not stream.restarted or stop.is_set():
+                        break
+                    stream.restarted = False  # rotated or truncated: line numbers start again
+                    self.options.warn(f"{path}: rotated or truncated; following the new content from its start")
+        except ScanInterrupted as interruption:
+            self.interrupted(interruption.reason)
         return self.finish()
 
     def _scan_stream(self, name: str, stream: BinaryIO, head: bytes, report: FileReport) -> None:
@@ -152,7 +182,7 @@ class Scanner:
         before_records, before_skips = self.summary.records, sum(self.summary.skipped.values())
         try:
             if self._line_oriented(adapter, head):
-                self._scan_blocks(_blocks(stream), adapter, name)  # type: ignore[arg-type]
+                self._scan_blocks(_blocks(stream, self._line_limit(adapter)[1]), adapter, name)  # type: ignore[arg-type]
             elif hasattr(adapter, "parse_counted"):
                 counts = ReadCounts(exhaustive=not self.options.prefilter)
                 shortcut: object = getattr(adapter, "shortcut", None)
@@ -202,8 +232,9 @@ class Scanner:
             return None
         adapter = detect_format(head)
         if adapter is None:
-            report.status, report.detail = "unrecognised", "format not recognised (use --format to force one)"
-            self.options.warn(f"{report.name}: format not recognised; not scanned (use --format to force one)")
+            hint = _encoding_hint(head)
+            report.status, report.detail = "unrecognised", f"format not recognised{hint} (use --format to force one)"
+            self.options.warn(f"{report.name}: format not recognised{hint}; not scanned (use --format to force one)")
         return adapter
 
     @staticmethod
@@ -211,23 +242,39 @@ class Scanner:
         is_line_oriented = getattr(adapter, "is_line_oriented", None)
         return bool(is_line_oriented and is_line_oriented(head) and hasattr(adapter, "parse_line"))
 
-    def _scan_blocks(self, blocks: Iterable[bytes], adapter: LineSource, name: str) -> tuple[int, int]:
+    def _scan_blocks(self, blocks: Iterable[bytes | Oversized], adapter: LineSource,
+                     name: str) -> tuple[int, int]:
         """Scan blocks of whole lines (see `_blocks`); only prefilter candidates are parsed. Line and record
-        numbers stay exact, counted from the first block (line 1, record 0). Returns (lines, records) read."""
+        numbers stay exact, counted from the first block (line 1, record 0). Returns (lines, records) read.
+        A line longer than the line limit (see `_line_limit`) is not parsed: it is reported and counted."""
+        self._activate()
+        limit_name, limit = self._line_limit(adapter)
         prefilter = self._prefilter_for(adapter) if self.options.prefilter else None
         newest_in_block = getattr(adapter, "newest_in_block", None) if self._needs_all_timestamps else None
         if self._needs_all_timestamps and newest_in_block is None:
             prefilter = None  # every record's time is needed to find the newest event
         line_number = 1  # of the first line in the block
         record = 0  # records (non-blank lines) before the block
-        for block in blocks:
+        for block in bounded(blocks, limit):
+            if isinstance(block, Oversized):
+                self.summary.records += 1
+                self._on_skip(SkipRecord("oversized-record", name, line_number,
+                                         f"line longer than {limit} bytes: not read ([limits] {limit_name})"))
+                _limits.hit(limit_name)
+                line_number += 1
+                record += 1
+                continue
+            if line_number == 1 and block.startswith(UTF8_BOM):  # (a range of --jobs starts at the file's start)
+                block = block[len(UTF8_BOM):]
             plan = prefilter.plan(block) if prefilter is not None else _plan_all(block)
+            if not block.endswith(b"\n"):  # the file's last line, maybe cut short: parsed, to be reported if so
+                plan = _with_last_line(block, plan)
             lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
             self.summary.records += lines - len(plan.blank_ends)
             parsed = 0
             counted_to = counted_lines = 0  # incremental, so candidates cost O(block) in all
             for start, end in plan.spans:
-                line = block[start:end].rstrip(b"\r")
+                line = block[start:end].removesuffix(b"\r")  # a line of only CRs is the adapter's to report
                 if not line:
                     continue
                 parsed += 1
@@ -246,6 +293,13 @@ class Scanner:
             record += lines - len(plan.blank_ends)
         return line_number - 1, record
 
+    def _line_limit(self, adapter: SourceAdapter) -> tuple[str, int]:
+        """The limit on one line of a line-oriented format: a JSON record's, or a text line's."""
+        limits = self.options.limits
+        if getattr(adapter, "json_lines", False):
+            return "max_json_record_bytes", limits.max_json_record_bytes
+        return "max_line_bytes", limits.max_line_bytes
+
     def _prefilter_for(self, adapter: LineSource) -> Prefilter:
         prefilter = self._prefilters.get(adapter.name)
         if prefilter is None:
@@ -258,6 +312,7 @@ class Scanner:
     def scan_event(self, event: Event) -> None:
         """Detect on one normalized event."""
         self._see_time(event.timestamp)
+        _limits.judging(event.source.file, event.source.line)
         if event.cloud is not None:
             self.cloud.observe(event)
             return
@@ -288,6 +343,7 @@ class Scanner:
 
     def scan_events(self, events: Iterable[Event]) -> ScanResult:
         """Library entry point for already-normalized events."""
+        self._activate()
         for event in events:
             self.summary.records += 1
             self.summary.parsed += 1
@@ -313,14 +369,34 @@ class Scanner:
             self.options.warn(f"{skip.file}: further '{skip.reason}' skips are only counted in the summary")
         self._skip_shown[key] = shown + 1
 
+    def _activate(self) -> None:
+        """Make this scan's limits the active ones, their hits counted in this scan's summary."""
+        _limits.activate(self.options.limits, self._limit_hit)
+
+    def _limit_hit(self, name: str, count: int, file: str, line: int, detail: str) -> None:
+        """A limit was reached: counted; with a detail, warned about (the first few of each limit)."""
+        self.summary.limits[name] += count
+        if not detail:
+            return
+        shown = self._limit_shown.get(name, 0)
+        self._limit_shown[name] = shown + 1
+        if shown < SKIP_MESSAGES_PER_REASON:
+            where = f"{file}:{line}: " if file else ""
+            value = getattr(self.options.limits, name, "?")
+            self.options.warn(f"{where}limit {name}={value} reached: {detail} (raise it under [limits] in --config)")
+        elif shown == SKIP_MESSAGES_PER_REASON:
+            self.options.warn(f"further '{name}' limit hits are only counted in the summary")
+
     # -- results --------------------------------------------------------------------------------
     def finish(self) -> ScanResult:
+        self._activate()
         self._take(self.cloud.finish())  # the stateful cloud detections judge once, at the end
         window = Window(
             self.options.since.resolve(self.newest) if self.options.since else None,
             self.options.until.resolve(self.newest) if self.options.until else None,
         )
-        self.alerts = fold_probing(self.alerts, self.summary.probing, window.contains)  # one per client run
+        self.alerts = fold_probing(self.alerts, self.summary.probing, window.contains,
+                                   self.options.limits)  # one per client run
         kept: list[Alert] = []
         for alert in self.alerts:
             if not window.contains(alert.timestamp):
@@ -347,22 +423,18 @@ def newest_first(alerts: list[Alert]) -> list[Alert]:
     return sorted(alerts, key=lambda alert: (-alert.timestamp.timestamp(), alert.source.file, alert.source.record))
 
 
-def _blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """Blocks of about BLOCK_SIZE bytes that end at a line boundary (the last one may not)."""
-    remainder = b""
-    while True:
-        chunk = stream.read(BLOCK_SIZE)
-        if not chunk:
-            if remainder:
-                yield remainder
-            return
-        block = remainder + chunk
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            remainder = block
-            continue
-        remainder = block[cut:]
-        yield block[:cut]
+def _blocks(stream: BinaryIO, limit: int | None = None) -> Iterator[bytes | Oversized]:
+    """Blocks of about BLOCK_SIZE bytes that end at a line boundary (the last one may not); a line longer than
+    `limit` is given as one `Oversized` (see :func:`.lines.blocks`)."""
+    return line_blocks(stream, BLOCK_SIZE, limit)
+
+
+def _with_last_line(block: bytes, plan: BlockPlan) -> BlockPlan:
+    """`plan` with the block's last line (no newline after it) among the candidates."""
+    start = block.rfind(b"\n") + 1
+    if not block[start:].strip(b"\r") or (plan.spans and plan.spans[-1][0] == start):
+        return plan
+    return BlockPlan([*plan.spans, (start, len(block))], plan.blank_ends)
 
 
 def _plan_all(block: bytes) -> BlockPlan:
@@ -380,6 +452,15 @@ def _plan_all(block: bytes) -> BlockPlan:
             spans.append((start, end))
         start = end + 1
     return BlockPlan(spans, blank_ends)
+
+
+def _encoding_hint(head: bytes) -> str:
+    """Why a head may not be recognised: UTF-16 text (a BOM, or NULs in every other byte)."""
+    sample = head[:512]
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            len(sample) >= 16 and max(sample[0::2].count(0), sample[1::2].count(0)) * 4 >= len(sample)):
+        return " (it looks like UTF-16 text: convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8)"
+    return ""
 
 
 def _describe(error: BaseException) -> str:

@@ -36,10 +36,13 @@ class Summary:
     below_min_severity: int = 0
     outside_window: int = 0
     prefilter_engine: str = "off"
+    interrupted: str = ""  # the signal that stopped the scan early (SIGINT, SIGTERM, SIGPIPE), if one did
     # Formats that clear harmless records inside the adapter (auditd events, Parquet rows): "<format> <what>".
     shortcuts: set[str] = field(default_factory=set)
     # Probing aggregation (detect/probing.py): groups made, alerts folded into them, items not listed.
     probing: Counter[str] = field(default_factory=Counter)
+    # Bounds reached (imds_detect/limits.py), by limit name: each one raised under [limits] in the config.
+    limits: Counter[str] = field(default_factory=Counter)
 
     @property
     def readable_files(self) -> int:
@@ -65,6 +68,8 @@ class Summary:
             "prefilter": self.prefilter_engine,
             "shortcuts": sorted(self.shortcuts),
             "probing": dict(self.probing),
+            "limits": dict(self.limits),
+            "interrupted": self.interrupted or None,
         }
 
     def render(self) -> str:
@@ -76,6 +81,9 @@ class Summary:
         cleared = "; ".join(parts) or "prefilter off"
         lines = [f"imds-detect: {len(self.files)} file(s), {self.records} record(s) read "
                  f"({self.parsed} parsed, {cleared})"]
+        if self.interrupted:
+            lines.append(f"  INTERRUPTED by {self.interrupted}: the input was not read to the end; the alerts "
+                         "below are those found before the stop")
         for report in self.files:
             if report.status != "ok":
                 lines.append(f"  {report.name}: {report.status.upper()} {report.detail}".rstrip())
@@ -92,6 +100,9 @@ class Summary:
         if self.probing:
             lines.append(f"  probing: {self.probing['folded']} alert(s) folded into {self.probing['groups']} "
                          f"probing alert(s) ({self.probing['not-listed']} item(s) beyond the listing caps)")
+        if self.limits:
+            detail = ", ".join(f"{name}={count}" for name, count in sorted(self.limits.items()))
+            lines.append(f"  limits hit: {detail} (raise them under [limits] in --config)")
         if self.below_min_severity:
             lines.append(f"  below --min-severity: {self.below_min_severity}")
         if self.outside_window:

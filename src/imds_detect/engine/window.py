@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _DURATION = re.compile(r"^(\d{1,9})\s*([smhdw])$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -21,7 +21,10 @@ class TimeBound:
         if self.absolute is not None:
             return self.absolute
         if self.before_newest is not None and newest is not None:
-            return newest - self.before_newest
+            try:
+                return newest - self.before_newest
+            except OverflowError:  # counted back past the year 1 (a hostile or broken input's times)
+                return datetime.min.replace(tzinfo=UTC)
         return None
 
 
@@ -36,8 +39,8 @@ def parse_bound(text: str) -> TimeBound:
     except ValueError:
         raise ValueError(f"{text!r} is neither a duration like 24h/7d/30m nor an ISO 8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return TimeBound(absolute=moment.astimezone(timezone.utc))
+        moment = moment.replace(tzinfo=UTC)
+    return TimeBound(absolute=moment.astimezone(UTC))
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,11 @@ class Window:
     until: datetime | None
 
     def contains_epoch(self, seconds: float) -> bool:
-        """`contains` for a POSIX timestamp."""
-        return self.contains(datetime.fromtimestamp(seconds, timezone.utc))
+        """`contains` for a POSIX timestamp (compared as one: the float of a time late in 9999 can round to a
+        second that datetime cannot hold)."""
+        if self.since is not None and seconds < self.since.timestamp():
+            return False
+        return not (self.until is not None and seconds > self.until.timestamp())
 
     def contains(self, moment: datetime) -> bool:
         if self.since is not None and moment < self.since:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
+from .. import limits as _limits
 from . import endpoints
 
-MAX_DECODE_ROUNDS = 4
+MAX_DECODE_ROUNDS = _limits.Limits().max_decode_depth  # the default; the scan's limits decide
 MAX_HOST_CHARS = 4096
 MAX_PART_CHARS = 256
 
@@ -110,13 +111,14 @@ def _canonical_host(text: str) -> CanonicalHost | None:
         return _parse(s, notes)
     # Percent-decoding works on bytes, as a server does: a UTF-8 sequence may be completed by a later round.
     data = s.encode("utf-8", "surrogatepass")
-    for round_no in range(MAX_DECODE_ROUNDS + 1):
+    rounds = _limits.active().max_decode_depth
+    for round_no in range(rounds + 1):
         current = data.decode("utf-8", "replace")
         folded = _fold_unicode(current, notes)
         host = _parse(folded, notes)
         if host is not None:
             return host
-        if "%" not in folded or round_no == MAX_DECODE_ROUNDS:
+        if "%" not in folded or round_no == rounds:
             break
         if "\ufffd" not in current:  # keep the folding (a full-width '％' becomes an escape)
             data = folded.encode("utf-8", "surrogatepass")
@@ -444,3 +446,6 @@ def _embedded_ips(prefix: str) -> Iterator[tuple[str, str]]:
             if found is not None:
                 yield found.value, "embedded-ipv6"
                 break
+
+
+_limits.on_change(_canonical_host.cache_clear)  # its results depend on max_decode_depth

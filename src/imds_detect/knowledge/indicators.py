@@ -201,14 +201,31 @@ def token_names_metadata(token: bytes) -> bool:
                for size in range(1, 5) for i in range(len(parts) - size + 1))
 
 
+_TOKEN_RUN = re.compile(rb"[0-9A-Za-z.]*")
+_BACK_STEP = 64
+
+
+def token_span(data: bytes, position: int) -> tuple[int, int]:
+    """(start, end) of the maximal run of host characters (ASCII letters, digits, dots) around `position`.
+
+    Linear in the run's length (regex forward, reversed slices backward), so callers that skip every
+    position inside a run they already read stay linear on hostile runs of digits and dots.
+    """
+    end = _TOKEN_RUN.match(data, position).end()  # type: ignore[union-attr]  # `*` always matches
+    start = position
+    while start > 0:
+        low = max(0, start - _BACK_STEP)
+        back = data[low:start][::-1]
+        taken = _TOKEN_RUN.match(back).end()  # type: ignore[union-attr]
+        start -= taken
+        if taken < len(back):
+            break
+    return start, end
+
+
 def token_around(data: bytes, position: int) -> bytes:
     """The maximal run of host characters (ASCII letters, digits, dots) that contains `position`."""
-    start = position
-    while start > 0 and data[start - 1] in _TOKEN_CHARS:
-        start -= 1
-    end = position
-    while end < len(data) and data[end] in _TOKEN_CHARS:
-        end += 1
+    start, end = token_span(data, position)
     return data[start:end]
 
 
@@ -223,6 +240,15 @@ def numbers_name_metadata(data: bytes) -> bool:
     return any(shapes.search(m.group()) and token_names_metadata(m.group()) for m in _NUMERIC_TOKEN.finditer(data))
 
 
+def for_re(pattern: bytes) -> bytes:
+    """A pattern as the `re` fallback runs it: a digit-run shape (`[0-9]{10,}[^0-9]` ...) is tried only where a
+    run of digits starts. Searched unanchored, `re` would otherwise try it again from every digit of a long run,
+    reading the rest of the run each time (quadratic). The matches are the same: a shape that matches from inside
+    a run matches from the run's first digit too (its first part only gets longer), and is found there first.
+    Hyperscan needs no such guard (it is linear by construction) and has no look-behind."""
+    return b"(?<![0-9])" + pattern if pattern.startswith(b"[0-9]") else pattern
+
+
 class PatternSet:
     """Groups of case-insensitive byte patterns compiled once: Hyperscan when installed, else `re`.
 
@@ -233,7 +259,7 @@ class PatternSet:
         self.groups = groups
         self._database: Any = _hyperscan_database(groups) if use_hyperscan else None
         self._regexes = [] if self._database is not None else [
-            (index, re.compile(b"|".join(group), re.IGNORECASE | re.MULTILINE))
+            (index, re.compile(b"|".join(map(for_re, group)), re.IGNORECASE | re.MULTILINE))
             for index, group in enumerate(groups) if group]
         self.engine = "hyperscan" if self._database is not None else "python"
 
@@ -318,9 +344,34 @@ def could_mention_metadata(text: str) -> bool:
     return could_mention_bytes(text.encode("utf-8", "surrogatepass"))
 
 
+@lru_cache(maxsize=1)
+def _shape_gate() -> PatternSet:
+    """The strong patterns (group 0) and the numeric shapes with their boundary (group 1), in one pass."""
+    return PatternSet((strong_patterns(), numeric_patterns()))
+
+
 def could_mention_bytes(data: bytes) -> bool:
-    """`could_mention_metadata` for UTF-8 bytes."""
-    return _strong_gate().search(data) or numbers_name_metadata(data)
+    """`could_mention_metadata` for UTF-8 bytes.
+
+    With Hyperscan, one pass finds strong patterns and numeric shapes; only the tokens around shape matches
+    are read as addresses (text full of other numbers, such as a CSV row, costs one scan). Without it, the
+    strong patterns are searched, then every numeric token is read.
+    """
+    gate = _shape_gate()
+    if gate.engine != "hyperscan":
+        return _strong_gate().search(data) or numbers_name_metadata(data)
+    probe = data + b"\n"  # a number at the very end has its boundary character too
+    checked_to = -1  # end of the last token read: every shape inside it reads the same token
+    for group, end in gate.matches(probe):
+        if group == 0:
+            return True
+        position = max(end - 2, 0)  # the last digit of the shape, before its boundary character
+        if position < checked_to:
+            continue
+        start, checked_to = token_span(probe, position)
+        if probe[start:start + 1].isdigit() and token_names_metadata(probe[start:checked_to]):
+            return True
+    return False
 
 
 if __name__ == "__main__":  # pragma: no cover - a look at the derived set

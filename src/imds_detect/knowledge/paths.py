@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
+from .. import limits as _limits
 from ..model import Severity
 
 PATH_CLASSES = ("credential", "token", "userdata", "identity", "metadata", "unknown")
@@ -140,12 +141,12 @@ _COMPILED: tuple[tuple[PathRule, re.Pattern[str]], ...] = tuple(
     (rule, re.compile(rule.pattern, re.IGNORECASE)) for rule in RULES
 )
 _MULTI_SLASH = re.compile(r"/{2,}")
-MAX_DECODE_ROUNDS = 4
+MAX_DECODE_ROUNDS = _limits.Limits().max_decode_depth  # the default; the scan's limits decide
 
 
 def percent_decode(text: str) -> str:
-    """Percent-decode repeatedly (at most MAX_DECODE_ROUNDS rounds)."""
-    for _ in range(MAX_DECODE_ROUNDS):
+    """Percent-decode repeatedly (at most ``max_decode_depth`` rounds, see imds_detect.limits)."""
+    for _ in range(_limits.active().max_decode_depth):
         decoded = unquote(text)
         if decoded == text:
             break
@@ -214,3 +215,6 @@ RESPONSE_SIZES: dict[str, tuple[int, int]] = {
     "metadata": (1, 65536),
     "unknown": (1, 65536),
 }
+
+
+_limits.on_change(classify_path.cache_clear)  # its results depend on max_decode_depth

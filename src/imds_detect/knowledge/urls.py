@@ -15,7 +15,9 @@ tool (curl, wget, PowerShell web cmdlets, .NET web classes) also other dotted na
 after nc / telnet the host followed by its port; after a DNS tool (dig, nslookup) the address is a
 resolver and gets port 53. A one-label metadata name (`metadata`) counts only as a URL authority or
 as the host argument of a fetch form, never as a word. Work is bounded: the first 64 KiB of text,
-4 decoding rounds, 64 base64 runs, 32 URLs per word, 512 metadata and 512 other references.
+4 decoding rounds (both configurable: ``max_text_chars`` and ``max_decode_depth`` in
+:mod:`imds_detect.limits`; a text still decodable after the last round is judged as decoded so far and the
+hit counted), 64 base64 runs, 32 URLs per word, 512 metadata and 512 other references.
 
 Command lines recur, and so do their words: what a word gives in its context, what a path piece gives,
 which hosts are metadata services and the results of recent short texts are kept in bounded caches
@@ -34,11 +36,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
 
+from .. import limits as _limits
 from . import endpoints
 from .hosts import CanonicalHost, MetadataHit, canonical_host, match_host, split_host_port
 
-MAX_TEXT_CHARS = 65536
-MAX_DECODE_ROUNDS = 4
+MAX_TEXT_CHARS = _limits.Limits().max_text_chars  # defaults: the scan's limits decide (imds_detect.limits)
+MAX_DECODE_ROUNDS = _limits.Limits().max_decode_depth
 MAX_REFERENCES = 512  # of metadata references, and separately of other references
 MAX_BASE64_ATTEMPTS = 64
 MAX_HOST_CHARS = 1024
@@ -822,37 +825,82 @@ def _layers(text: str) -> list[_Layer]:
     if shell is not None:
         layers.append(shell)
         base = shell
-    for _ in range(MAX_DECODE_ROUNDS):
+    global _depth_reached
+    for _ in range(_limits.active().max_decode_depth):
         decoded = _decode_layer(base)
         if decoded is None:
             break
         layers.append(decoded)
         base = decoded
+    else:
+        if _decode_layer(base) is not None:
+            _depth_reached = True  # judged at the depth reached; counted by the caller
     layers.extend(_base64_layers(text))
     return layers
 
 
+_depth_reached = False  # set by `_layers` when the text could be decoded further than the limit allows
+
+
+def _deep_extract(text: str) -> tuple[list[HostReference], bool]:
+    """`_extract`, and whether the decoding depth limit cut it short."""
+    global _depth_reached
+    _depth_reached = False
+    refs = _extract(text)
+    return refs, _depth_reached
+
+
+def _depth_hit(text: str) -> None:
+    depth = _limits.active().max_decode_depth
+    _limits.hit("max_decode_depth", detail=f"text still encoded after {depth} decoding rounds, judged as decoded "
+                f"so far: {text[:80]!r}")
+
+
 def extract_host_references(text: str) -> list[HostReference]:
     """Every host reference in `text` (first 64 KiB), ordered by position."""
-    text = text[:MAX_TEXT_CHARS]
+    text = _limits.cut_text(text, "text")
     if len(text) <= MAX_CACHED_TEXT_CHARS:
-        return list(_cached_references(text)[0])
-    return _extract(text)
+        refs, _, deep = _cached_references(text)
+        found = list(refs)
+    else:
+        found, deep = _deep_extract(text)
+    if deep:
+        _depth_hit(text)
+    return found
 
 
 def find_metadata_references(text: str) -> list[tuple[HostReference, MetadataHit]]:
     """The host references in `text` that are metadata services, with what they hit."""
-    text = text[:MAX_TEXT_CHARS]
+    text = _limits.cut_text(text, "text")
     if len(text) <= MAX_CACHED_TEXT_CHARS:
-        return list(_cached_references(text)[1])
-    return _with_hits(_extract(text))
+        _, hits, deep = _cached_references(text)
+        found = list(hits)
+    else:
+        refs, deep = _deep_extract(text)
+        found = _with_hits(refs)
+    if deep:
+        _depth_hit(text)
+    return found
 
 
 @lru_cache(maxsize=MAX_CACHED_TEXTS)
-def _cached_references(text: str) -> tuple[tuple[HostReference, ...], tuple[tuple[HostReference, MetadataHit], ...]]:
-    """The references of a short text and those that are metadata hits (the same command line recurs)."""
-    refs = _extract(text)
-    return tuple(refs), tuple(_with_hits(refs))
+def _cached_references(text: str) -> tuple[tuple[HostReference, ...], tuple[tuple[HostReference, MetadataHit], ...],
+                                           bool]:
+    """The references of a short text and those that are metadata hits (the same command line recurs), and
+    whether the decoding depth limit cut them short."""
+    refs, deep = _deep_extract(text)
+    return tuple(refs), tuple(_with_hits(refs)), deep
+
+
+def _clear_caches() -> None:
+    """Other limits are active: results that depend on them are computed again."""
+    _cached_references.cache_clear()
+    _PLAIN_WORDS.clear()
+    _TOOL_WORDS.clear()
+    _PIECES.clear()
+
+
+_limits.on_change(_clear_caches)
 
 
 def _extract(text: str) -> list[HostReference]:

@@ -12,7 +12,7 @@ import socket as socket_module
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..detect.detector import Detector
@@ -73,7 +73,7 @@ class Watcher:
         if not process.pid:
             action += " (owner already gone)"
         event = Event(
-            kind=EventKind.NETWORK, timestamp=datetime.now(timezone.utc),
+            kind=EventKind.NETWORK, timestamp=datetime.now(UTC),
             source=SourceRef("proc", f"{self.proc}/net/{sock.table}", sock.line, self.events - 1),
             host=self.host, user=process.user, process=process, action=action,
             remote_ip=sock.remote_ip, remote_port=sock.remote_port,

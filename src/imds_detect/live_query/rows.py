@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..model import iso_utc
@@ -11,7 +11,7 @@ from ..model import iso_utc
 
 def plain_value(value: Any) -> Any:
     if isinstance(value, datetime):
-        return iso_utc(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+        return iso_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
     return value
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ..engine.scan import ScanOptions, ScanResult, scan_records
@@ -25,7 +25,7 @@ class Source(Protocol):
 def live_window(since: TimeBound | None, until: TimeBound | None, now: datetime | None = None,
                 ) -> tuple[datetime, datetime]:
     """[start, end): durations count back from now (the service's `ago()`), default the last 24 hours."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     end = until.absolute if until and until.absolute else now - (until.before_newest if until and
                                                                   until.before_newest else timedelta(0))
     start = since.absolute if since and since.absolute else end - (since.before_newest if since and

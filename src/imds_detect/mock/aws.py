@@ -6,7 +6,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from . import canary
 from .config import ACCOUNT_ID, HOSTNAME, INSTANCE_ID, MAC, PRIVATE_IP, REGION, ZONE, MockConfig
@@ -23,7 +23,7 @@ TOKEN_HEADER = "x-aws-ec2-metadata-token"
 
 def stamp(moment: datetime) -> str:
     """AWS credential timestamps: ISO 8601 UTC to the second with a Z."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CredentialVault:
@@ -42,7 +42,7 @@ class CredentialVault:
         """(issue id, credential fields) for `role`."""
         with self._lock:
             if role not in self._issued:
-                self._issued[role] = (self._issuer.new_id(), datetime.fromtimestamp(self._clock(), timezone.utc))
+                self._issued[role] = (self._issuer.new_id(), datetime.fromtimestamp(self._clock(), UTC))
             issue, since = self._issued[role]
         return issue, {
             "AccessKeyId": canary.access_key_id(issue, self._prefix),

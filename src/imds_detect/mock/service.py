@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Protocol
 
 from ..knowledge.endpoints import address_info
@@ -47,7 +47,7 @@ class RequestLog:
         self._lock = threading.Lock()
 
     def add(self, entry: dict[str, object]) -> None:
-        entry = {"time": iso_utc(datetime.now(timezone.utc)), **entry}
+        entry = {"time": iso_utc(datetime.now(UTC)), **entry}
         with self._lock:
             self.entries.append(entry)
             if self._stream is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..detect.allowlist import Allowlist, default_entries
@@ -44,7 +44,7 @@ def timeline(alerts: list[Alert]) -> dict[str, Any]:
         counts[(int(alert.timestamp.timestamp()) - origin) // size][alert.severity.label] += 1
     buckets = []
     for index in range(max(counts) + 1):
-        start = datetime.fromtimestamp(origin + index * size, tz=timezone.utc)
+        start = datetime.fromtimestamp(origin + index * size, tz=UTC)
         buckets.append({"start": iso_utc(start), "counts": {s: counts[index][s] for s in SEVERITIES
                                                              if counts[index][s]}})
     return {"bucket_seconds": size, "buckets": buckets}
@@ -137,7 +137,7 @@ def report_data(alerts: list[Alert], summary: Summary, *, incidents: Iterable[An
     hosts, processes = host_rows(kept), process_rows(kept)
     return {
         "title": title,
-        "generated": iso_utc((generated or datetime.now(timezone.utc)).replace(microsecond=0)),
+        "generated": iso_utc((generated or datetime.now(UTC)).replace(microsecond=0)),
         "totals": {"alerts": len(kept), "suppressed_listed": len(alerts) - len(kept), "listed": len(listed),
                    "not_listed": len(alerts) - len(listed),
                    "by_severity": {s: sum(1 for a in kept if a.severity.label == s) for s in SEVERITIES}},

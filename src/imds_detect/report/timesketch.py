@@ -8,7 +8,7 @@ with `_` (`process_path`, `endpoint_path_class`), lists joined with ` | `.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import orjson
@@ -25,7 +25,7 @@ TIMESTAMP_DESC = {
     "imds-agent-masquerade": "Process started",
 }
 DEFAULT_DESC = "Event time"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RESERVED = {"message", "datetime", "timestamp", "timestamp_desc"}
 
 

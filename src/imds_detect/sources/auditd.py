@@ -75,6 +75,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from .. import limits as _limits
 from ..model import Event
 from .auditd_events import (
     FORMAT,
@@ -106,7 +107,9 @@ from .base import ReadCounts, Skip, SkipSink, SourceAdapter
 __all__ = ["AUDITD_ADAPTER", "FORMAT", "AuditdAdapter", "AuditdParser"]
 
 READ_BLOCK = 2 << 20  # bytes read at a time; blocks end at the last newline of a read
-MAX_LINE = 1 << 18  # kernel records stay under 9 KB; ENRICHED and interpreted lines a little more
+# kernel records stay under 9 KB; ENRICHED and interpreted lines a little more. The default: the scan's
+# limits decide (limits.max_line_bytes).
+MAX_LINE = _limits.Limits().max_line_bytes
 _SNIFF_LINES = 20
 GS_BYTE = GS.encode()
 
@@ -120,9 +123,9 @@ GS_BYTE = GS.encode()
 _TILE = re.compile(rb"""
     (?P<event>
         (?P<prefix>(?:node=[^\ \n]+\ )?)
-        type=SYSCALL\ msg=audit\((?P<stamp>(?P<seconds>[0-9]+)\.(?P<millis>[0-9]{1,3}):[0-9]+)\):
+        type=SYSCALL\ msg=audit\((?P<stamp>(?P<seconds>[0-9]{1,11})\.(?P<millis>[0-9]{1,3}):[0-9]+)\):
         \ arch=(?P<arch>[0-9a-f]{1,8})\ syscall=(?P<syscall>[0-9]{1,10})\ [^\n]*\n
-        (?P<second>(?P=prefix)type=SOCKADDR\ msg=audit\((?P=stamp)\):\ saddr=(?P<saddr>[^\ \n]*)[^\n]*\n
+        (?P<second>(?P=prefix)type=SOCKADDR\ msg=audit\((?P=stamp)\):\ saddr=(?P<saddr>[^\ \n]*+)[^\n]*\n
           |(?P=prefix)type=EXECVE\ msg=audit\((?P=stamp)\):\ (?P<execve>argc=[^\n]*)\n)?
         (?(second)(?P<safe>(?:(?P=prefix)type=(?:
                    (?:PROCTITLE\ msg=audit\((?P=stamp)\):\ proctitle=|CWD\ msg=audit\((?P=stamp)\):\ cwd=)"""
@@ -135,10 +138,12 @@ _TILE = re.compile(rb"""
         type=(?!SYSCALL\ |EOE\ |CWD\ |PROCTITLE\ |SOCKADDR\ |EXECVE\ )[A-Z_0-9]+\ [^\n]*\n)++)
     |[^\n]*\n
 """, re.VERBOSE)
+# (`saddr` is possessive: the rest cannot need it shorter, and giving it back character by character
+# read the rest of a long value again each time: quadratic.)
 _SAFE, _EOE, _UNTRACKED = _TILE.groupindex["safe"], _TILE.groupindex["eoe"], _TILE.groupindex["untracked"]
 # The parts of single records that the line loop reads (see _quick_region).
 _HEAD = re.compile(rb"((?:node=[^ \n]+ )?)type=([A-Z_0-9]+) msg=audit\(([0-9]+\.[0-9]{1,3}:[0-9]+)\)")
-_SYSCALL_HEAD = re.compile(rb"((?:node=[^ \n]+ )?)type=SYSCALL msg=audit\(([0-9]+)\.([0-9]{1,3}):[0-9]+\): "
+_SYSCALL_HEAD = re.compile(rb"((?:node=[^ \n]+ )?)type=SYSCALL msg=audit\(([0-9]{1,11})\.([0-9]{1,3}):[0-9]+\): "
                            rb"arch=([0-9a-f]{1,8}) syscall=([0-9]{1,10}) ")
 _SOCKADDR_VALUE = re.compile(rb"(?:node=[^ \n]+ )?type=SOCKADDR msg=audit\([^)]*\): saddr=([^ ]*)")
 _EXECVE_FIELDS = re.compile(rb"(?:node=[^ \n]+ )?type=EXECVE msg=audit\([^)]*\): (argc=.*)", re.DOTALL)
@@ -184,6 +189,7 @@ class AuditdParser:
         self.light = light  # close harmless connect/execve events unparsed (the prefilter); False: build every event
         self.tiled = tiled and light
         self.block_size = block_size or READ_BLOCK
+        self.max_line = _limits.active().max_line_bytes
         self.assembler = Assembler(file, on_skip, **window)
         self._not_records = 0  # blank lines and ausearch decoration
 
@@ -195,7 +201,7 @@ class AuditdParser:
         """Every connect/execve event of `stream`, in the order of their first records."""
         assembler = self.assembler
         number = 0
-        for piece, end in _pieces(stream, self.block_size):
+        for piece, end in _pieces(stream, self.block_size, self.max_line):
             if self.tiled and isinstance(piece, bytes):
                 number += self._tiled(piece, end, number)
                 if assembler.ready:
@@ -221,7 +227,9 @@ class AuditdParser:
         :func:`.auditd_records.read_record` and the assembler.
         """
         if line is None:
-            self.on_skip(Skip("malformed-record", self.file, number, f"line longer than {MAX_LINE} bytes"))
+            self.on_skip(Skip("malformed-record", self.file, number,
+                              f"line longer than {self.max_line} bytes ([limits] max_line_bytes)"))
+            _limits.hit("max_line_bytes")
             return
         assembler = self.assembler
         if line.startswith(b"type="):
@@ -508,16 +516,16 @@ class AuditdParser:
         yield from ready
 
 
-def _may_hold_long_lines(block: bytes, end: int) -> bool:
-    """False when every line of ``block[:end]`` is at most MAX_LINE bytes long (a newline in every half-window)."""
-    step = MAX_LINE // 2
+def _may_hold_long_lines(block: bytes, end: int, max_line: int = MAX_LINE) -> bool:
+    """False when every line of ``block[:end]`` is at most `max_line` bytes long (a newline in every half-window)."""
+    step = max(1, max_line // 2)
     return any(block.find(b"\n", offset, offset + step) < 0 for offset in range(0, end - step, step))
 
 
-def _pieces(stream: BinaryIO, size: int) -> Iterator[tuple[bytes | list[bytes | None], int]]:
+def _pieces(stream: BinaryIO, size: int, max_line: int = MAX_LINE) -> Iterator[tuple[bytes | list[bytes | None], int]]:
     """The stream's lines, CRLF read as LF, in bounded memory, as ``(piece, end)``: a block whose first
     `end` bytes are whole lines (each ending with a newline; the last line of the stream is given one), or,
-    where a block may hold a line longer than MAX_LINE, a list of its lines without their newlines, each
+    where a block may hold a line longer than `max_line`, a list of its lines without their newlines, each
     over-long line given as None (once; the rest of it is discarded) - `end` is then its length."""
     carry = b""
     discarding = False
@@ -537,13 +545,13 @@ def _pieces(stream: BinaryIO, size: int) -> Iterator[tuple[bytes | list[bytes | 
         last = block.rfind(b"\n") + 1
         carry = block[last:]
         if last:
-            if _may_hold_long_lines(block, last):
-                lines: list[bytes | None] = [None if len(line) > MAX_LINE else line
+            if _may_hold_long_lines(block, last, max_line):
+                lines: list[bytes | None] = [None if len(line) > max_line else line
                                              for line in block[:last].split(b"\n")[:-1]]
                 yield lines, len(lines)
             else:
                 yield block, last
-        if len(carry) > MAX_LINE:
+        if len(carry) > max_line:
             yield [None], 1
             carry = b""
             discarding = True

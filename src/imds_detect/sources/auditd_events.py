@@ -7,7 +7,9 @@ event is closed by the first of:
 
 - its EOE record, or a ``----`` separator line (``ausearch`` output);
 - more than ``window_events`` newer events opened after it (the cap on open events: at most
-  ``window_events + 1`` are ever open; closing that way is counted as ``evicted``);
+  ``window_events + 1`` are ever open; closing that way is counted as ``evicted``, and as a hit of
+  ``max_audit_open_events`` (:mod:`imds_detect.limits`, its default) in the scan summary: the event is
+  judged as it stands, a record of it that comes later is reported as ``incomplete-event``);
 - more than ``window_ms`` of audit time passed on its node since it was opened (``timeout``; measured
   from the newest time seen on the node, so that a clock stepping back does not close events at once);
 - end of input (``eof``).
@@ -33,7 +35,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..detect.command_line import MAX_TEXT
+from .. import limits as _limits
 from ..detect.network import address_field_hit
 from ..knowledge.agents import agents_named
 from ..knowledge.endpoints import ADDRESSES
@@ -55,6 +57,7 @@ from .auditd_records import (
     CONNECT,
     EXECVE,
     OTHER,
+    STAMP_DIGITS,
     Record,
     RecordError,
     SockAddr,
@@ -75,10 +78,12 @@ from .base import Skip, SkipSink
 __all__ = ["FORMAT", "Assembler", "AssemblyStats"]
 
 FORMAT = "auditd"
-WINDOW_EVENTS = 128
+WINDOW_EVENTS = _limits.Limits().max_audit_open_events  # the default (the scan's limits decide)
 WINDOW_MS = 2000
 MAX_PIDS = 16384
-MAX_RECORDS = 64  # tracked records kept per event (EXECVE continuation records included)
+# tracked records kept per event (EXECVE continuation records included); the default of
+# limits.max_audit_event_records: further records are reported (skipped), the event is built from the first ones
+MAX_RECORDS = _limits.Limits().max_audit_event_records
 RAW_LIMIT = 4096
 RAW_LINE_LIMIT = 1024
 CLOSED_MEMORY = 4096
@@ -151,7 +156,8 @@ def _user(fields: dict[str, str], enriched: dict[str, str] | None, interpreted: 
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    # ASCII digits only (str.isdigit() takes '²', which int() refuses), and not 4300 of them (int() refuses)
+    return int(text) if text and text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 @dataclass(slots=True)
@@ -175,7 +181,7 @@ _V6_HEX = frozenset(f"{int(ipaddress.ip_address(a.address)):032X}".encode() for 
                     if ipaddress.ip_address(a.address).version == 6)
 LIGHT_EXECVE_LIMIT = 16384  # longer EXECVE records take the full path (argument limits, evidence)
 # The fields of an EXECVE record that holds the whole argv: argc, then a0..a(argc-1) and nothing else.
-_EXECVE_PAYLOAD = re.compile(rb"argc=([0-9]+)((?: a[0-9]+=[^ ]*)*)")
+_EXECVE_PAYLOAD = re.compile(rb"argc=([0-9]{1,3})((?: a[0-9]+=[^ ]*)*)")  # argc of _INDEX_RUNS, else the full path
 _ARG = re.compile(rb" a([0-9]+)=([^ ]*)")
 _INDEX_RUNS = {count: [str(i).encode() for i in range(count)] for count in range(1, 257)}  # argc -> a0..a(argc-1)
 _NOTHING_BYTES = frozenset((b"(null)", b"(none)", b"?", b""))
@@ -339,7 +345,7 @@ def _exec_verdict(comm_value: bytes, exe_value: bytes, payload: bytes) -> Proces
     comm = _decoded(comm_value, "comm")
     if agents_named(comm) or agents_named(basename(exe)):
         return None  # (program_name is comm or the exe's name: both are checked)
-    if could_mention_metadata(join_argv(argv)[:MAX_TEXT]):
+    if could_mention_metadata(join_argv(argv)[:_limits.active().max_text_chars]):
         return None
     return exe, comm, tuple(argv)
 
@@ -360,11 +366,13 @@ def _login_session(auid: str) -> bool | None:
 class Assembler:
     """Groups records of one input into events and builds Events from connect and execve events."""
 
-    def __init__(self, file: str, on_skip: SkipSink, window_events: int = WINDOW_EVENTS,
+    def __init__(self, file: str, on_skip: SkipSink, window_events: int | None = None,
                  window_ms: int = WINDOW_MS, max_pids: int = MAX_PIDS) -> None:
         self.file = file
         self.on_skip = on_skip
-        self.window_events = window_events
+        limits = _limits.active()
+        self.window_events = limits.max_audit_open_events if window_events is None else window_events
+        self.max_records = limits.max_audit_event_records
         self.window_ms = window_ms
         self.max_pids = max_pids
         self.stats = AssemblyStats()
@@ -407,7 +415,12 @@ class Assembler:
 
     def _feed(self, pending: _Pending, record: Record, line: int, text: bytes) -> None:
         pending.records += 1
-        if pending.records > MAX_RECORDS:
+        if pending.records > self.max_records:
+            if pending.records == self.max_records + 1:  # once per event: the rest of its records go the same way
+                self.on_skip(Skip("oversized-event", self.file, line,
+                                  f"more than {self.max_records} records in one event: this and further records "
+                                  "of it not read ([limits] max_audit_event_records)"))
+                _limits.hit("max_audit_event_records")
             return
         try:
             self._take(pending, record)
@@ -436,8 +449,8 @@ class Assembler:
         dot = stamp.find(b".")
         colon = stamp.find(b":", dot + 1)
         seconds, millis, serial = stamp[:dot], stamp[dot + 1: colon], stamp[colon + 1:]
-        if not (dot > 0 and colon > 0 and seconds.isdigit() and millis.isdigit() and len(millis) <= 3
-                and serial.isdigit()):
+        if not (dot > 0 and colon > 0 and seconds.isdigit() and len(seconds) <= STAMP_DIGITS and millis.isdigit()
+                and len(millis) <= 3 and serial.isdigit()):
             return False  # the full path reports the bad stamp
         milliseconds = int(seconds) * 1000 + int(millis.ljust(3, b"0"))
         pending = self._open(key, node, number, milliseconds, False)
@@ -587,20 +600,22 @@ class Assembler:
 
     def broken(self, record: Record, line: int) -> None:
         """A record of this event could not be read (already reported): do not report the event again."""
-        pending = self.open.get(record.key) or self._start(record, line)
+        pending = self.open.get(record.key) or self._start(record, line, report=False)  # (one skip per record)
         if pending is not None:
             pending.broken = True
 
-    def _start(self, record: Record, line: int) -> _Pending | None:
-        """Open the event of `record` (None for a late record of a closed event, or a bad stamp)."""
+    def _start(self, record: Record, line: int, report: bool = True) -> _Pending | None:
+        """Open the event of `record` (None for a late record of a closed event, or a bad stamp; reported
+        unless `report` is False: the record's line was reported already)."""
         key = record.key
         if key in self._closed:
-            self._late(record, line, key)
+            self._late(record, line, key, report)
             return None
         try:
             milliseconds = epoch_ms(record.stamp, record.interpreted)
         except RecordError as error:
-            self._skip(error, line)
+            if report:
+                self._skip(error, line)
             return None
         return self._open(key, record.node, line, milliseconds, record.interpreted)
 
@@ -632,9 +647,9 @@ class Assembler:
         for pending in list(self.open.values()):
             self._close(pending, "eof")
 
-    def _late(self, record: Record, line: int, key: Key) -> None:
+    def _late(self, record: Record, line: int, key: Key, report: bool = True) -> None:
         self.stats.late_records += 1
-        if self._closed[key]:
+        if self._closed[key] and report:
             self.on_skip(Skip("incomplete-event", self.file, line,
                               f"late {record.kind} record: its event {record.stamp.decode(errors='replace')} "
                               f"was closed (after {self.window_events} newer events or "
@@ -645,6 +660,7 @@ class Assembler:
         while self.open:
             oldest = next(iter(self.open.values()))
             if self._next_seq - 1 - oldest.seq > self.window_events:
+                _limits.hit("max_audit_open_events")  # closed early, judged as it stands (not lost)
                 self._close(oldest, "evicted")
             elif self._newest[oldest.node] - oldest.opened_at > self.window_ms:
                 self._close(oldest, "timeout")
@@ -737,16 +753,7 @@ class Assembler:
             return
         end = line.find(b" ", begin + 5)
         pid = line[:start] + line[begin + 5: end if end >= 0 else len(line)]  # pids are per node
-        pids = self._pids
-        if isinstance(pids.get(pid), _LazyConnect):
-            self._known(pid)
-        if isinstance(pids.get(pid), Known):  # keeps the argv of its execve
-            pids.move_to_end(pid)
-            return
-        pids[pid] = line[comm: comm + PID_TEXT_LIMIT]
-        pids.move_to_end(pid)
-        if len(pids) > self.max_pids:
-            pids.popitem(last=False)
+        self._other_pid(pid, line, comm, len(line))
 
     def quick_other(self, key: Key, block: bytes, start: int, end: int, prefix: int) -> None:
         """A whole event of another syscall - its SYSCALL record ``block[start:end]`` (the record proper from
@@ -765,17 +772,23 @@ class Assembler:
         pid = block[begin + 5: stop if stop >= 0 else end]
         if prefix:
             pid = block[start:at] + pid
+        self._other_pid(pid, block, comm, end)
+
+    def _other_pid(self, pid: bytes, data: bytes, comm: int, end: int) -> None:
+        """The pid map part of an event of another syscall by `pid`, whose ``comm=...`` text starts at `comm` in
+        ``data[:end]``: an entry from an execve or connect (a Known) is kept (it holds the argv), any other is
+        replaced by the raw text (parsed only if looked up); either way it becomes the newest."""
         pids = self._pids
         entry = pids.get(pid)
         if entry is None:  # a new entry: at the end already
-            pids[pid] = block[comm: min(comm + PID_TEXT_LIMIT, end)]
+            pids[pid] = data[comm: min(comm + PID_TEXT_LIMIT, end)]
             if len(pids) > self.max_pids:
                 pids.popitem(last=False)
             return
         if isinstance(entry, _LazyConnect):
             entry = self._known(pid)
         if not isinstance(entry, Known):
-            pids[pid] = block[comm: min(comm + PID_TEXT_LIMIT, end)]
+            pids[pid] = data[comm: min(comm + PID_TEXT_LIMIT, end)]
         pids.move_to_end(pid)
 
     def _remember(self, fields: dict[str, str], interpreted: bool, node: str) -> None:

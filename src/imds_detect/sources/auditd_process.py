@@ -72,9 +72,14 @@ class Argv:
                 notes.append(f"a{index}: {len(data)} of {expected} bytes logged")
             args[index] = data.decode("utf-8", "replace")
         count = self.argc if self.argc is not None else (max(args) + 1 if args else 0)
-        missing = [i for i in range(count) if i not in args]
+        missing: list[int] = []  # the first 8, found in len(args) + 8 steps whatever argc claims
+        index = 0
+        while index < count and len(missing) < 8:
+            if index not in args:
+                missing.append(index)
+            index += 1
         if missing:
-            notes.append(f"argc={count} but a{', a'.join(map(str, missing[:8]))} missing")
+            notes.append(f"argc={count} but a{', a'.join(map(str, missing))} missing")
         if self.truncated:
             notes.append(f"arguments cut at {MAX_ARGUMENT_BYTES} bytes")
         return [args[i] for i in sorted(args) if self.argc is None or i < self.argc], notes
@@ -85,25 +90,32 @@ def take_execve(argv: Argv, record: Record) -> None:
     fields = _execve_fields(record.body) if record.interpreted else raw_fields(record.body)
     for key, value in fields.items():
         if key == "argc":
-            argv.argc = int(value) if value.isdigit() else None
+            argv.argc = _number(value)
             continue
         if not key.startswith("a"):
             continue
         name, bracket, rest = key[1:].partition("[")
         if bracket:
-            chunk = rest.rstrip("]")
-            if not (name.isdigit() and chunk.isdigit()):
+            number, chunk = _number(name), _number(rest.rstrip("]"))
+            if number is None or chunk is None:
                 continue
             data = unescape_interpreted(value).encode() if record.interpreted else _chunk_bytes(value, key)
             if argv.fits(len(data)):
-                argv.chunks.setdefault(int(name), {})[int(chunk)] = data
+                argv.chunks.setdefault(number, {})[chunk] = data
         elif name.endswith("_len"):
-            if name[:-4].isdigit() and value.isdigit():
-                argv.lengths[int(name[:-4])] = int(value)
-        elif name.isdigit():
+            number, length = _number(name[:-4]), _number(value)
+            if number is not None and length is not None:
+                argv.lengths[number] = length
+        elif (number := _number(name)) is not None:
             text = decode_value(value, f"EXECVE {key}", record.interpreted)
             if argv.fits(len(text)):
-                argv.whole[int(name)] = text
+                argv.whole[number] = text
+
+
+def _number(text: str) -> int | None:
+    """argc, an argument's index or length: ASCII digits (str.isdigit() takes '²', which int() refuses), at
+    most 18 of them (int() refuses 4300); None otherwise."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _chunk_bytes(value: str, what: str) -> bytes:

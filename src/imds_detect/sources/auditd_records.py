@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "GS",
@@ -48,7 +48,7 @@ __all__ = [
 GS = "\x1d"  # separates the raw fields from the ENRICHED translations
 TRACKED = frozenset((b"SYSCALL", b"EXECVE", b"PROCTITLE", b"SOCKADDR", b"CWD", b"EOE"))
 _KINDS = {kind: kind.decode() for kind in TRACKED}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOTHING = frozenset(("(null)", "(none)", "?", ""))
 
 
@@ -130,6 +130,7 @@ def read_record(line: bytes) -> Record | None:
 # --------------------------------------------------------------------------- time
 
 _DATE_SEPARATORS = re.compile(r"[/.-]")
+STAMP_DIGITS = 11  # seconds of a raw stamp: up to the year 5138 (the fast paths' patterns use the same bound)
 
 
 def epoch_ms(stamp: bytes, interpreted: bool) -> int:
@@ -146,7 +147,8 @@ def epoch_ms(stamp: bytes, interpreted: bool) -> int:
         raise RecordError("malformed-record", f"event stamp {text!r} has no serial")
     if not interpreted:
         seconds, dot, millis = moment.partition(".")
-        if not (seconds.isdigit() and dot and millis.isdigit() and len(millis) <= 3):
+        # at most STAMP_DIGITS digits of seconds: later than datetime can hold (and int() refuses 4300 digits)
+        if not (seconds.isdigit() and len(seconds) <= STAMP_DIGITS and dot and millis.isdigit() and len(millis) <= 3):
             raise RecordError("malformed-record", f"event stamp {text!r} is not SECONDS.MILLIS:SERIAL")
         return int(seconds) * 1000 + int(millis.ljust(3, "0"))
     return _interpreted_ms(moment, text)
@@ -171,8 +173,8 @@ def _interpreted_ms(moment: str, text: str) -> int:
         year += 2000 if year < 69 else 1900
     try:
         moment_value = datetime(year, month, day, int(clock_parts[0]), int(clock_parts[1]), int(clock_parts[2]),
-                                tzinfo=timezone.utc)
-    except ValueError:
+                                tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise RecordError("malformed-record", f"interpreted event stamp {text!r} is not a valid date") from None
     return int((moment_value - _EPOCH).total_seconds()) * 1000 + int(millis.ljust(3, "0")[:3])
 

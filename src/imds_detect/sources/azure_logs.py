@@ -38,13 +38,31 @@ FORMAT = "azure"
 SIGNIN_TABLE = "AADManagedIdentitySignInLogs"
 ACTIVITY_TABLE = "AzureActivity"
 _START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*[\[{]")
-_MARKERS = (
-    re.compile(rb'"(?:AADManagedIdentitySignInLogs|ManagedIdentitySignInLogs|AzureActivity)"'),
-    re.compile(rb'"callerIpAddress"\s*:.*"operationName"\s*:|"operationName"\s*:.*"callerIpAddress"\s*:', re.S),
-    re.compile(rb'"CallerIpAddress"\s*:.*"OperationNameValue"\s*:|"OperationNameValue"\s*:.*"CallerIpAddress"\s*:',
-               re.S),
-    re.compile(rb'"eventTimestamp"\s*:.*"claims"\s*:', re.S),
+_TABLE_NAME = re.compile(rb'"(?:AADManagedIdentitySignInLogs|ManagedIdentitySignInLogs|AzureActivity)"')
+_CALLER = re.compile(rb'"callerIpAddress"\s*:')
+_OPERATION = re.compile(rb'"operationName"\s*:')
+_CALLER_VALUE = re.compile(rb'"CallerIpAddress"\s*:')
+_OPERATION_VALUE = re.compile(rb'"OperationNameValue"\s*:')
+# Keys that mark the format when they occur in this order. (One `A.*B` expression searched from every A would
+# read the rest of the head again from each: quadratic. The first A, then B after it, is the same test.)
+_MARKERS: tuple[tuple[re.Pattern[bytes], ...], ...] = (
+    (_TABLE_NAME,),
+    (_CALLER, _OPERATION),
+    (_OPERATION, _CALLER),
+    (_CALLER_VALUE, _OPERATION_VALUE),
+    (_OPERATION_VALUE, _CALLER_VALUE),
+    (re.compile(rb'"eventTimestamp"\s*:'), re.compile(rb'"claims"\s*:')),
 )
+
+
+def _in_order(data: bytes, keys: tuple[re.Pattern[bytes], ...]) -> bool:
+    position = 0
+    for key in keys:
+        match = key.search(data, position)
+        if match is None:
+            return False
+        position = match.end()
+    return True
 
 
 def _text(value: Any) -> str:
@@ -76,7 +94,7 @@ class AzureLogsAdapter:
     name = FORMAT
 
     def sniff(self, head: bytes) -> bool:
-        return bool(_START.match(head)) and any(marker.search(head) for marker in _MARKERS)
+        return bool(_START.match(head)) and any(_in_order(head, marker) for marker in _MARKERS)
 
     def parse(self, stream: BinaryIO, file: str, on_skip: SkipSink) -> Iterator[Event]:
         def bad(line: int, why: str) -> None:

@@ -20,8 +20,15 @@ class Skip:
     detail: str = ""
 
     def message(self) -> str:
-        detail = f": {self.detail}" if self.detail else ""
+        """One line for stderr; a long detail (it may quote hostile input) is cut to DETAIL_CHARS."""
+        text = self.detail
+        if len(text) > DETAIL_CHARS:
+            text = f"{text[:DETAIL_CHARS]}... ({len(text)} chars)"
+        detail = f": {text}" if text else ""
         return f"{self.file}:{self.line}: skipped ({self.reason}){detail}"
+
+
+DETAIL_CHARS = 200  # of a skip's detail shown in a message
 
 
 SkipSink = Callable[[Skip], None]

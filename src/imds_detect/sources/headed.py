@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .. import limits as _limits
+from ..engine.lines import Oversized, bounded
+from ..engine.lines import blocks as line_blocks
 from ..engine.prefilter import Prefilter
 from .base import ReadCounts
 
@@ -31,19 +34,8 @@ class Line:
 
 def blocks(stream: BinaryIO, size: int = BLOCK_SIZE) -> Iterator[bytes]:
     """Blocks of about `size` bytes that end at a line boundary (the last one may not)."""
-    remainder = b""
-    while True:
-        chunk = stream.read(size)
-        if not chunk:
-            if remainder:
-                yield remainder
-            return
-        block = remainder + chunk
-        cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            remainder = block
-            continue
-        remainder, block = block[cut:], block[:cut]
+    for block in line_blocks(stream, size):
+        assert isinstance(block, bytes)
         yield block
 
 
@@ -72,15 +64,26 @@ def _all_spans(block: bytes) -> tuple[list[tuple[int, int]], list[int]]:
     return spans, blank_ends
 
 
-def read_lines(stream: BinaryIO, prefilter: Callable[[], Prefilter | None], counts: ReadCounts) -> Iterator[Line]:
+def read_lines(stream: BinaryIO, prefilter: Callable[[], Prefilter | None], counts: ReadCounts,
+               oversized: Callable[[int, int], None] | None = None) -> Iterator[Line]:
     """Directive lines and the record lines worth parsing, in order, counting every record line read.
 
     `prefilter` is asked, for each run of record lines, which prefilter to plan it with: the adapter reads
     each directive before the lines after it are planned, so a `#fields` line can change it. None (or an
-    exhaustive scan) parses every line.
+    exhaustive scan) parses every line. A line longer than ``limits.max_line_bytes`` is counted as a record,
+    not kept, and handed to `oversized` (its number and the limit) for the adapter to report.
     """
     position = _Position()
-    for block in blocks(stream):
+    limit = _limits.active().max_line_bytes
+    for block in bounded(line_blocks(stream, BLOCK_SIZE, limit), limit):
+        if isinstance(block, Oversized):
+            if oversized is not None:
+                oversized(position.line, limit)
+            _limits.hit("max_line_bytes")
+            counts.records += 1
+            position.line += 1
+            position.record += 1
+            continue
         start = 0
         for directive in [*_directive_starts(block), len(block)]:
             if directive > start:

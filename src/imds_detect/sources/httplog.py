@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..model import INBOUND, Event, EventKind, SourceRef
 
 RAW_LIMIT = 4096
-UTC = timezone.utc
+UTC = UTC
 _MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 _CLF_TIME = re.compile(
@@ -143,7 +143,10 @@ def clf_time(text: str) -> datetime:
     moment = datetime(int(year), month, int(day), int(hour), int(minute), int(second), micro, tzinfo=UTC)
     if sign:
         offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        moment = moment - offset if sign == "+" else moment + offset
+        try:
+            moment = moment - offset if sign == "+" else moment + offset
+        except OverflowError:  # e.g. 01/Jan/0001:00:00:00 +0100: before datetime.min in UTC
+            raise ValueError(f"invalid access-log time {text[:60]!r}: out of range") from None
     if len(_TIMES) >= _MAX_CACHED_TIMES:
         _TIMES.clear()
     _TIMES[text] = moment

@@ -41,11 +41,18 @@ class IisAdapter:
     def parse_counted(self, stream: BinaryIO, file: str, on_skip: SkipSink, counts: ReadCounts) -> Iterator[Event]:
         """Every event of the file; lines the prefilter clears are counted, not parsed."""
         fields: list[str] = []
-        for line in read_lines(stream, self._line_prefilter, counts):
+        def oversized(number: int, limit: int) -> None:
+            on_skip(Skip("oversized-record", file, number, f"line longer than {limit} bytes: not read "
+                         "([limits] max_line_bytes)"))
+
+        def prefilter() -> Prefilter | None:
+            return self._line_prefilter() if fields else None  # before any #Fields: line, every line is reported
+
+        for line in read_lines(stream, prefilter, counts, oversized):
             text = line.text.decode("utf-8", "replace")
             if line.directive:
                 if text.lower().startswith("#fields:"):
-                    fields = text[len("#fields:"):].split()
+                    fields[:] = text[len("#fields:"):].split()  # (in place: the prefilter callback reads it)
                 continue
             if not fields:
                 on_skip(Skip("no-header", file, line.number, "a record before any #Fields: line"))

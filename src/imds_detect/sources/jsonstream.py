@@ -20,13 +20,24 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, BinaryIO
 
+from .. import limits as _limits
+
 __all__ = ["WRAPPER_KEYS", "iter_records"]
 
 READ_SIZE = 1 << 20
-MAX_RECORD = 256 << 20  # a record larger than this (decoded text) is reported as malformed
+# A record larger than this (decoded text) is reported as malformed. The default: the scan's limits decide
+# (limits.max_json_record_bytes).
+MAX_RECORD = _limits.Limits().max_json_record_bytes
 WRAPPER_KEYS = ("Records", "records")
 _WS = re.compile(r"[ \t\r\n]*")
 _DECODER = json.JSONDecoder()
+# A decoding error this far before the end of the text read is no record cut by the read size (a literal such
+# as `tr|ue` or a number cut there fails a few characters before the end): it is reported at once.
+_MENDABLE = 64
+
+
+class TooLarge(ValueError):
+    """A complete record larger than the limit: reported, and reading goes on after it."""
 BadSink = Callable[[int, str], None]
 
 
@@ -41,6 +52,7 @@ class _Window:
         self.line = 1  # line of self.pos
         self.line_start: int | None = 0  # index in text where the line of self.pos starts (None: dropped)
         self.eof = False
+        self.limit = _limits.active().max_json_record_bytes
 
     def fill(self) -> bool:
         """Read more text (at least as much as is pending, so retries cost O(n) in all); False at the end."""
@@ -89,6 +101,12 @@ class _Window:
             if not self.fill():
                 return ""
 
+    def end_line(self) -> int:
+        """The line of the position; at the end of the input just after its last line break, that last line
+        (not the empty line after it, which is not in the file)."""
+        after_break = self.eof and self.line > 1 and self.line_start == self.pos == len(self.text)
+        return self.line - 1 if after_break else self.line
+
     def ensure(self, size: int) -> None:
         """At least `size` characters after the position, unless the stream ends first."""
         while len(self.text) - self.pos < size and self.fill():
@@ -100,14 +118,25 @@ class _Window:
             try:
                 value, end = _DECODER.raw_decode(self.text, self.pos)
             except json.JSONDecodeError as error:
-                if len(self.text) - self.pos > MAX_RECORD:
-                    raise ValueError(f"no complete record within {MAX_RECORD >> 20} MiB") from None
+                if len(self.text) - self.pos > self.limit:
+                    _limits.hit("max_json_record_bytes")
+                    raise ValueError(f"no complete record within {self.limit} bytes ([limits] max_json_record_bytes)"
+                                     ) from None
+                if len(self.text) - error.pos >= _MENDABLE and not error.msg.startswith("Unterminated string"):
+                    raise ValueError(error.msg) from None  # broken where it stands: more text cannot mend it
                 if not self.fill():
                     raise ValueError(error.msg) from None
                 continue
+            except RecursionError:  # nested deeper than the decoder can go (thousands of '[' or '{')
+                raise ValueError("JSON nested too deeply") from None
             if end == len(self.text) and not isinstance(value, (dict, list, str)) and self.fill():
                 continue  # a bare number or literal may go on in the next block
+            size = end - self.pos
             self.advance(end)
+            if size > self.limit:
+                _limits.hit("max_json_record_bytes")
+                raise TooLarge(f"a record of {size} characters, over {self.limit} ([limits] max_json_record_bytes): "
+                               "not read")
             return value
 
     def resync(self, column: int) -> bool:
@@ -120,10 +149,10 @@ class _Window:
                 self.advance(found.end() - 1)
                 return True
             self.advance(max(self.pos, len(self.text) - column - 2))  # keep what a match could start with
-            start = self.pos
             if not self.fill():
                 self.advance(len(self.text))
                 return False
+            start = self.pos  # (after fill: it moves the text, and the position with it)
 
 
 def iter_records(stream: BinaryIO, on_bad: BadSink, wrapper_keys: tuple[str, ...] = WRAPPER_KEYS
@@ -155,9 +184,12 @@ def iter_records(stream: BinaryIO, on_bad: BadSink, wrapper_keys: tuple[str, ...
         column, line = window.column(), window.line
         try:
             yield line, window.value()
+        except TooLarge as error:
+            on_bad(line, str(error))
         except ValueError as error:
             on_bad(line, str(error))
-            if column is None or not window.resync(column):
+            # (a value that does not start its line, e.g. junk after a number: the next record that starts one)
+            if not window.resync(0 if column is None else column):
                 _stop(window, on_bad, column)
                 return
 
@@ -173,11 +205,13 @@ def _elements(window: _Window, on_bad: BadSink) -> Generator[tuple[int, Any], No
             window.advance(window.pos + 1)
             continue
         if not char:
-            on_bad(window.line, "the file ends inside an array (truncated?)")
+            on_bad(window.end_line(), "the file ends inside an array (truncated?)")
             return False
         column, line = window.column(), window.line
         try:
             yield line, window.value()
+        except TooLarge as error:
+            on_bad(line, str(error))
         except ValueError as error:
             on_bad(line, str(error))
             if column is None or not window.resync(column):
@@ -193,7 +227,7 @@ def _close_wrapper(window: _Window, on_bad: BadSink) -> bool:
             window.advance(window.pos + 1)
             return True
         if char != ",":
-            on_bad(window.line, f"unexpected {char!r} after the records array" if char else "the file ends early")
+            on_bad(window.end_line(), f"unexpected {char!r} after the records array" if char else "the file ends early")
             return False
         window.advance(window.pos + 1)
         try:
@@ -205,10 +239,10 @@ def _close_wrapper(window: _Window, on_bad: BadSink) -> bool:
             window.peek()
             window.value()
         except ValueError as error:
-            on_bad(window.line, str(error))
+            on_bad(window.end_line(), str(error))
             return False
 
 
 def _stop(window: _Window, on_bad: BadSink, column: int | None) -> None:
     if column is None:
-        on_bad(window.line, "records cannot be told apart after this point: the rest of the file was not read")
+        on_bad(window.end_line(), "records cannot be told apart after this point: the rest of the file was not read")

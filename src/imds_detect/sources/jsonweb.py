@@ -156,6 +156,7 @@ class JsonWebAdapter:
 
     record_edges = (b"{", b"}")
     decode_percent = True
+    json_lines = True  # a line is a JSON record (limits.max_json_record_bytes)
     table = "web-access"
 
     def __init__(self, name: str = "json-web", fields: JsonFields = DEFAULT_FIELDS) -> None:

@@ -106,7 +106,8 @@ class LineLogAdapter:
     def parse_line(self, line: bytes, file: str, line_number: int, record: int, on_skip: SkipSink) -> Event | None:
         """The event of one line, or None after reporting why it could not be read."""
         text = line.decode("utf-8", "replace").rstrip("\r")
-        if not text.strip():
+        if not text.strip():  # spaces, tabs, U+001D ...: a record (the engine counts it), but nothing to read
+            on_skip(Skip("blank-line", file, line_number, "whitespace only"))
             return None
         if text.startswith("#"):
             on_skip(Skip("comment-line", file, line_number, text[:80]))

@@ -9,13 +9,23 @@ the detections are matched and ignored.
 nginx: `$name` or `${name}`; Apache: `%h`, `%>s`, `%{User-Agent}i`, `%{%d/%b/%Y:%H:%M:%S %z}t`, with the
 `\\"` of an httpd.conf line accepted for `"`. A format needs a time and a request target (`$request`,
 `$request_uri`, `$uri`, `%r`, `%U` ...).
+
+Matching is linear in the line (docs/REGEX_AUDIT.md). The reference semantics is that of one backtracking
+regular expression per format; backtracking into a value (a `\\"` read as a value ending in a backslash, a
+short value before another one) would be polynomial in the line on hostile lines. So a line is matched by
+`LogFormat.regex`, the same expression with every value in an atomic group (it commits to the first way a
+value can be read: linear, and when it matches the result is the reference one), and only when that fails
+by `LogFormat.exact`, the reference expression under RE2 (linear, leftmost-first: the same groups).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import re2
 
 from .httplog import HttpRecord, clf_time, epoch_time, split_request, to_int, unescape
 from .timeparse import parse_timestamp
@@ -45,6 +55,24 @@ APACHE_HEADERS: dict[str, str] = {"user-agent": "user_agent", "host": "host"}
 _APACHE_DIRECTIVE = re.compile(r"%(?:!?[0-9]{3}(?:,[0-9]{3})*)?[<>]?(?:\{([^}]*)\})?(\^t[io]|[a-zA-Z%])")
 _NGINX_VARIABLE = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 _NUMERIC = {"status": r"(-|[0-9]{1,3})", "bytes": r"(-|[0-9]+)"}
+
+
+class _Dialect(NamedTuple):
+    """How a pattern says white space and the end of the text."""
+
+    space: str  # one white-space character
+    space_chars: str  # the same inside a character class
+    not_space: str
+    end: str
+
+
+_PYTHON = _Dialect(r"\s", r"\s", r"\S", r"\Z")
+# Python's `\s` on str (str.isspace()); RE2's `\s` is [\t\n\f\r ] only.
+_SPACE_CHARS = r"\t\n\x0b\x0c\r\x1c-\x20\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+_RE2 = _Dialect(f"[{_SPACE_CHARS}]", _SPACE_CHARS, f"[^{_SPACE_CHARS}]", r"\z")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.dot_nl = True  # re.DOTALL
+_RE2_OPTIONS.log_errors = False
 ADDRESS_CHARS = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:.[]_-"
 
 
@@ -68,7 +96,8 @@ class LogFormat:
 
     text: str
     style: str  # nginx | apache
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # values in atomic groups: linear; a match is the reference one
+    exact: Any  # the reference expression under RE2 (re2._Regexp), tried when `regex` does not match
     fields: tuple[tuple[str, str], ...]  # (group name, field) per captured variable
     time_kind: str
     starts_with_scanned: bool  # the first element is a field the detections read
@@ -77,9 +106,14 @@ class LogFormat:
 
     def parse(self, text: str) -> HttpRecord | None:
         """The record of one line, or None when the line does not have this format; ValueError on a bad time."""
-        match = self.regex.match(text)
+        match: Any = self.regex.match(text)
         if match is None:
-            return None
+            try:
+                match = self.exact.match(text)
+            except UnicodeEncodeError:  # a lone surrogate (lines are decoded with "replace": none there)
+                return None
+            if match is None:
+                return None
         values: dict[str, str] = {}
         for group, field in self.fields:
             value = match.group(group)
@@ -126,7 +160,7 @@ def parse_time(value: str, kind: str) -> datetime:
         return epoch_time(number / scale if number is not None else value)
     if kind.startswith("strftime:"):
         moment = datetime.strptime(value.strip("[]"), kind.removeprefix("strftime:"))
-        return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     raise ValueError(f"unknown time kind {kind!r}")
 
 
@@ -139,27 +173,40 @@ def compile_format(text: str, allow_trailing: bool = False) -> LogFormat:
         raise LogFormatError(f"log format {text!r} has no time variable")
     if not fields & {"request", "uri", "path"}:
         raise LogFormatError(f"log format {text!r} has no request variable ($request, $request_uri, %r, %U ...)")
-    parts: list[str] = []
+    fast: list[str] = []  # `regex`: each value atomic (a lazy one together with the value after it)
     groups: list[tuple[str, str]] = []
     time_kind = ""
+    opened = 0  # atomic groups of lazy values still open in `fast`
+    ended = False  # `fast` already holds the last value and the end of the line
     for index, element in enumerate(elements):
         if not element.field and not element.variable:
-            parts.append(re.escape(element.literal))
+            fast.append(re.escape(element.literal))
             continue
         following = elements[index + 1] if index + 1 < len(elements) else None
         name = f"f{index}"
-        parts.append(_value_pattern(element, following, name))
+        pattern, kind = _value_pattern(element, following, name, _PYTHON)
+        if kind == "lazy":  # `\S*?` before another value: committed together with that value
+            fast.append("(?>" + pattern)
+            opened += 1
+        elif kind == "last":  # `.*?` up to the end: white space after it is the tail's
+            value = pattern if allow_trailing else rf"(?P<{name}>(?:.*\S)?)"  # (the same, without lazy steps)
+            fast.append(value + (r"(?:\s.*)?\Z" if allow_trailing else r"\s*\Z") + ")" * opened)
+            opened, ended = 0, True
+        else:
+            fast.append("(?>" + pattern + ")" + ")" * opened)
+            opened = 0
         if element.field:
             groups.append((name, element.field))
         if element.field == "time" and not time_kind:
             time_kind = element.time_kind
     tail = r"(?:\s.*)?" if allow_trailing else r"\s*"
-    regex = re.compile("".join(parts) + tail + r"\Z", re.DOTALL)
+    regex = re.compile("".join(fast) + ("" if ended else tail + r"\Z"), re.DOTALL)
     first, last = elements[0], elements[-1]
     return LogFormat(
         text=text,
         style=style,
         regex=regex,
+        exact=re2.compile(reference_pattern(elements, allow_trailing, _RE2), _RE2_OPTIONS),
         fields=tuple(groups),
         time_kind=time_kind,
         starts_with_scanned=first.field in SCANNED,
@@ -168,24 +215,44 @@ def compile_format(text: str, allow_trailing: bool = False) -> LogFormat:
     )
 
 
-def _value_pattern(element: Element, following: Element | None, name: str) -> str:
+def reference_pattern(elements: list[Element], allow_trailing: bool, dialect: _Dialect = _PYTHON) -> str:
+    """The reference expression of a format (with re.DOTALL): each value as it is read when the rest of the line
+    must match too. Backtracking engines take polynomial time on it (see the module docstring)."""
+    parts: list[str] = []
+    for index, element in enumerate(elements):
+        if not element.field and not element.variable:
+            parts.append(re.escape(element.literal))
+            continue
+        following = elements[index + 1] if index + 1 < len(elements) else None
+        parts.append(_value_pattern(element, following, f"f{index}", dialect)[0])
+    tail = rf"(?:{dialect.space}.*)?" if allow_trailing else dialect.space + "*"
+    return "".join(parts) + tail + dialect.end
+
+
+def _value_pattern(element: Element, following: Element | None, name: str,
+                   dialect: _Dialect = _PYTHON) -> tuple[str, str]:
+    """The pattern of a value and its kind: "plain", "lazy" (as short as the rest allows, before another value)
+    or "last" (the last element, lazy up to the end of the line)."""
+    space_chars, not_space = dialect.space_chars, dialect.not_space
     if element.field == "time" and element.time_kind == "clf" and element.variable == "%t":
-        return rf"\[(?P<{name}>[^\]]*)\]"  # Apache %t writes its own brackets
+        return rf"\[(?P<{name}>[^\]]*)\]", "plain"  # Apache %t writes its own brackets
     if element.field in _NUMERIC:
-        return f"(?P<{name}>" + _NUMERIC[element.field][1:]
+        return f"(?P<{name}>" + _NUMERIC[element.field][1:], "plain"
     if element.field == "time":  # times may hold spaces: as many as their format writes
         if element.time_kind == "clf":
-            return rf"(?P<{name}>[^\s\]]+(?: [+-][0-9]{{4}})?)"
+            return rf"(?P<{name}>[^{space_chars}\]]+(?: [+-][0-9]{{4}})?)", "plain"
         spaces = element.time_kind.count(" ") if element.time_kind.startswith("strftime:") else 0
-        return rf"(?P<{name}>\S+" + r"(?: \S+)" * spaces + ")"
+        return rf"(?P<{name}>{not_space}+" + rf"(?: {not_space}+)" * spaces + ")", "plain"
     if following is None:
-        return rf"(?P<{name}>.*?)"
+        return rf"(?P<{name}>.*?)", "last"
     if not following.literal:  # back to back: a path starts at its '/', a query at its '?', else the first is short
         if following.field in ("uri", "path"):
-            return rf"(?P<{name}>[^/\s]*)"
-        return rf"(?P<{name}>[^?\s]*)" if following.field == "query" else rf"(?P<{name}>\S*?)"
+            return rf"(?P<{name}>[^/{space_chars}]*)", "plain"
+        if following.field == "query":
+            return rf"(?P<{name}>[^?{space_chars}]*)", "plain"
+        return rf"(?P<{name}>{not_space}*?)", "lazy"
     stop = re.escape(following.literal[0])
-    return rf"(?P<{name}>(?:[^{stop}\\]|\\.)*\\?)"
+    return rf"(?P<{name}>(?:[^{stop}\\]|\\.)*\\?)", "plain"
 
 
 def _edge_of(element: Element, first: bool) -> bytes | None:

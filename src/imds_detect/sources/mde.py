@@ -33,8 +33,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from ..knowledge.indicators import could_mention_metadata
 from ..model import Event, EventKind, ProcessInfo, SourceRef
-from .base import LineSource, Skip, SkipSink
+from .base import LineSource, ReadCounts, Skip, SkipSink
 from .timeparse import parse_timestamp
 
 __all__ = ["FORMAT", "MDE_ADAPTER", "VARIANTS", "MdeAdapter", "event_from_row", "mde_variant"]
@@ -180,8 +181,9 @@ _LA_KEYS = frozenset(("tables", "Tables"))
 _GRAPH_KEYS = frozenset(("schema", "Schema", "results", "Results", "@odata.context", "Stats"))
 _FIRST_KEY = re.compile(rb'\A\{\s*"((?:[^"\\]|\\.){0,64})"')
 # A record that starts its own line (the newline is part of the match: much faster than ^ with re.M).
-_OBJECT_START = re.compile(rb"\n[ \t]*,?[ \t]*\[?[ \t]*\{")
-_ARRAY_START = re.compile(rb"\n[ \t]*,?[ \t]*\[")
+# (each blank run read once: `[ \t]*,?[ \t]*\[?[ \t]*` split a run of blanks in cubically many ways)
+_OBJECT_START = re.compile(rb"\n[ \t]*(?:,[ \t]*)?(?:\[[ \t]*)?\{")
+_ARRAY_START = re.compile(rb"\n[ \t]*(?:,[ \t]*)?\[")
 _INLINE_FIRST_OBJECT = re.compile(rb"[ \t]*\[[ \t]*\{")
 _JSON_WS = re.compile(r"[ \t\r\n]*")
 _DNS_KEYS = ("query", "query_name", "QueryName", "DnsQueryString")
@@ -297,7 +299,7 @@ def _to_int(value: Any) -> int | None:
         return value
     if isinstance(value, str):
         value = value.strip()
-        if value.isdigit() and value.isascii():
+        if value.isdigit() and value.isascii() and len(value) <= 20:  # (int() refuses over 4300 digits)
             return int(value)
         return None
     if isinstance(value, float) and value.is_integer():
@@ -627,7 +629,37 @@ class _Chain(io.RawIOBase):
         return len(data)
 
 
-def _parse_csv(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink) -> Iterator[Event]:
+class _NewestText:
+    """The newest of many timestamp strings, parsing only the greatest string of each length (rows the gate
+    cleared still count for relative --since/--until windows)."""
+
+    def __init__(self) -> None:
+        self.greatest: dict[int, str] = {}
+
+    def see(self, value: str) -> None:
+        if value > self.greatest.get(len(value), ""):
+            self.greatest[len(value)] = value
+
+    def newest(self) -> datetime | None:
+        moments = []
+        for value in self.greatest.values():
+            try:
+                moments.append(parse_timestamp(value))
+            except (ValueError, OverflowError):
+                continue
+        return max(moments, default=None)
+
+
+_CSV_COLUMNS = frozenset(("Timestamp", "TimeGenerated", "ActionType", "DeviceName", "DeviceId", "Type"))
+
+
+def _parse_csv(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink,
+               counts: ReadCounts | None = None) -> Iterator[Event]:
+    """The rows of a CSV export. With `counts` (not exhaustive), a row whose text cannot mention metadata
+    (the detections' own necessary condition, `could_mention_metadata`) is counted and not parsed."""
+    gate = counts is not None and not counts.exhaustive
+    times = _NewestText()
+    time_columns: list[int] = []
     text = io.TextIOWrapper(
         io.BufferedReader(_Chain(head, stream)), encoding="utf-8-sig", errors="replace", newline="\n"
     )
@@ -666,12 +698,25 @@ def _parse_csv(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink) -> I
         if header is None:
             header = [_column_name(cell) for cell in row]
             width = len(header)
+            time_columns = [header.index(name) for name in ("Timestamp", "TimeGenerated") if name in header]
             pending.clear()
+            if not _CSV_COLUMNS.intersection(header):  # (only when forced: detection checks the columns)
+                on_skip(Skip("not-defender-csv", file, first, "the header row names none of the Defender columns "
+                             "(Timestamp, ActionType, DeviceName ...): the file was not read as CSV rows"))
+                return
             continue
         if len(row) != width:
             pending.clear()
             on_skip(Skip("csv-field-count", file, first, f"{len(row)} fields, header has {width}"))
             record += 1
+            continue
+        if gate and not could_mention_metadata("".join(pending)):
+            assert counts is not None
+            counts.records += 1
+            for column in time_columns[:1]:
+                times.see(row[column])
+            record += 1
+            pending.clear()
             continue
         event = event_from_row(dict(zip(header, row, strict=True)), file, first, record, on_skip)
         record += 1
@@ -680,6 +725,8 @@ def _parse_csv(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink) -> I
         pending.clear()
         if event is not None:
             yield event
+    if counts is not None:
+        counts.newest = times.newest()
 
 
 # --------------------------------------------------------------------------- whole JSON documents
@@ -695,6 +742,12 @@ def _load_document(data: bytes) -> Any:
 def _error_line(exc: Exception) -> int:
     line = getattr(exc, "lineno", 1)
     return line if isinstance(line, int) and line > 0 else 1
+
+
+def _last_line(data: bytes) -> int:
+    """The number of the last line of `data` (an error "at the end" is reported there, not on the empty line
+    after a final newline, which is not in the file)."""
+    return max(1, data.count(b"\n") + (0 if data.endswith(b"\n") else 1))
 
 
 def _record_lines(
@@ -802,7 +855,7 @@ def _parse_stream_values(data: bytes, array: bool, file: str, on_skip: SkipSink)
     for value, line, error in _iter_values(data.decode("utf-8", "replace"), array):
         if error:
             yield from _emit_rows(good, file, on_skip)
-            on_skip(Skip("malformed-json", file, line, error))
+            on_skip(Skip("malformed-json", file, min(line, _last_line(data)), error))
             return
         good.append((value, line))
     yield from _emit_rows(good, file, on_skip)
@@ -820,7 +873,7 @@ def _parse_document(variant: str, data: bytes, file: str, on_skip: SkipSink) -> 
         if variant == "json-array":  # keep what precedes the damage
             yield from _parse_stream_values(data, True, file, on_skip)
         else:
-            on_skip(Skip("malformed-json", file, _error_line(exc), _short(exc)))
+            on_skip(Skip("malformed-json", file, min(_error_line(exc), _last_line(data)), _short(exc)))
         return
 
     if variant == "json-array":
@@ -894,6 +947,7 @@ class MdeAdapter:
 
     name = FORMAT
     record_edges = (b"{", b"}")  # every JSON-lines record starts and ends with these
+    json_lines = True  # read line by line, a line is a JSON record (limits.max_json_record_bytes)
     # JSON keys whose values are free text (command lines, URLs, nested HTTP/DNS fields): the prefilter
     # looks for numeric host spellings only there; address fields are parsed strictly.
     free_text_keys = ("ProcessCommandLine", "InitiatingProcessCommandLine", "RemoteUrl", "AdditionalFields",
@@ -951,6 +1005,23 @@ class MdeAdapter:
 
     def parse(self, stream: BinaryIO, file: str, on_skip: SkipSink) -> Iterator[Event]:
         """Every event of the file in order; the variant comes from the content (CSV when unclear)."""
+        return self._parse(stream, file, on_skip, None)
+
+    shortcut = "CSV row gate"  # named in the summary when rows are cleared unparsed (see parse_counted)
+
+    def parse_counted(self, stream: BinaryIO, file: str, on_skip: SkipSink, counts: ReadCounts) -> Iterator[Event]:
+        """As :meth:`parse`, counting every record (events and skips); unless `counts.exhaustive`, CSV rows
+        that cannot mention metadata are counted without being parsed."""
+
+        def counted_skip(skip: Skip) -> None:
+            counts.records += 1
+            on_skip(skip)
+
+        for event in self._parse(stream, file, counted_skip, counts):
+            counts.records += 1
+            yield event
+
+    def _parse(self, stream: BinaryIO, file: str, on_skip: SkipSink, counts: ReadCounts | None) -> Iterator[Event]:
         head = stream.read(HEAD_SIZE)
         shape = _shape(_strip_head(head))
         if shape is None:
@@ -958,7 +1029,7 @@ class MdeAdapter:
         if shape == "jsonl":
             yield from _parse_jsonl(head, stream, file, on_skip)
         elif shape == "csv":
-            yield from _parse_csv(head, stream, file, on_skip)
+            yield from _parse_csv(head, stream, file, on_skip, counts)
         else:
             yield from _parse_document(shape, head + stream.read(), file, on_skip)
 

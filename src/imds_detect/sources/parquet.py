@@ -473,28 +473,56 @@ def _events(arrow: _Arrow, source: Any, file: str, on_skip: SkipSink, counts: Re
     rows = _RowMaker(arrow, reader.schema_arrow)
     prefilter = None if counts.exhaustive else _BatchFilter(arrow, _default_gate())
     first = 0  # 0-based index of the batch's first row in the file
-    batches = reader.iter_batches(batch_size=BATCH_ROWS)
-    while True:
-        try:
-            batch = next(batches, None)
-        except (pa.ArrowException, OSError, ValueError) as error:  # the engine reports the file partial
-            raise OSError(f"Parquet data unreadable after row {first}: {_short(error)}") from error
-        if batch is None:
-            break
-        counts.records += batch.num_rows
-        newest = _newest(arrow, batch)
-        if newest is not None and (counts.newest is None or newest > counts.newest):
-            counts.newest = newest
-        indices = None if prefilter is None else prefilter.rows(batch)
-        chosen = range(batch.num_rows) if indices is None else indices
-        for index, row in zip(chosen, rows.rows(batch, indices), strict=True):
-            number = first + index
-            event = event_from_row(row, file, number + 1, number, on_skip)
-            if event is not None:
-                event.source.format = FORMAT
-                event.raw = _raw(row)
-                yield event
-        first += batch.num_rows
+    for group in range(reader.num_row_groups):  # one at a time: a damaged row group costs only its own rows
+        group_start, group_rows = first, reader.metadata.row_group(group).num_rows
+        batches = reader.iter_batches(batch_size=BATCH_ROWS, row_groups=[group])
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError, ValueError) as error:
+                counts.records += 1
+                on_skip(Skip("unreadable-row-group", file, first + 1,
+                             f"row group {group} (rows {group_start + 1}-{group_start + group_rows}) unreadable from "
+                             f"row {first + 1}: {_short(error)}; its other rows were read"))
+                break
+            if batch is None:
+                break
+            yield from _batch_events(arrow, batch, rows, prefilter, first, file, on_skip, counts)
+            first += batch.num_rows
+        first = group_start + group_rows
+
+
+def _batch_events(arrow: _Arrow, batch: Any, rows: _RowMaker, prefilter: _BatchFilter | None, first: int,
+                  file: str, on_skip: SkipSink, counts: ReadCounts) -> Iterator[Event]:
+    """The events of one record batch whose first row is row `first` (0-based) of the file."""
+    counts.records += batch.num_rows
+    newest = _newest(arrow, batch)
+    if newest is not None and (counts.newest is None or newest > counts.newest):
+        counts.newest = newest
+    indices = None if prefilter is None else prefilter.rows(batch)
+    chosen = range(batch.num_rows) if indices is None else indices
+    try:
+        made: list[dict[str, Any] | None] = list(rows.rows(batch, indices))
+    except UnicodeDecodeError:  # a damaged string page (bytes that are not UTF-8): row by row, bad rows skipped
+        made = [_one_row(rows, batch, index) for index in chosen]
+    for index, row in zip(chosen, made, strict=True):
+        number = first + index
+        if row is None:
+            on_skip(Skip("invalid-utf8", file, number + 1, "a string column holds bytes that are not UTF-8"))
+            continue
+        event = event_from_row(row, file, number + 1, number, on_skip)
+        if event is not None:
+            event.source.format = FORMAT
+            event.raw = _raw(row)
+            yield event
+
+
+def _one_row(rows: _RowMaker, batch: Any, index: int) -> dict[str, Any] | None:
+    """Row `index` of `batch`, or None when one of its strings is not UTF-8."""
+    try:
+        return rows.rows(batch, [index])[0]
+    except UnicodeDecodeError:
+        return None
 
 
 def _short(error: BaseException) -> str:

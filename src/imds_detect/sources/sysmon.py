@@ -72,7 +72,7 @@ def _pid(value: str) -> int | None:
             return int(text, 16)
         except ValueError:
             return None
-    return int(text) if text.isascii() and text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None  # (int() refuses 4300 digits)
 
 
 def _port(value: str) -> int | None:

@@ -15,11 +15,11 @@ aware UTC datetime; fractions beyond microseconds are truncated. Anything else r
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 __all__ = ["parse_timestamp"]
 
-UTC = timezone.utc
+UTC = UTC
 _C_ISO = sys.version_info >= (3, 11)  # datetime.fromisoformat accepts "Z" and 7 fractional digits
 _DIGITS = frozenset("0123456789")
 _UTC_SUFFIXES = frozenset(("", "Z", "z", "UTC", "GMT", " UTC", " GMT"))
@@ -99,7 +99,10 @@ def _parse_iso(s: str) -> datetime:
     if rest in _UTC_SUFFIXES:
         return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
     moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=_offset(rest, s))
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before datetime.min in UTC
+        raise ValueError(f"invalid timestamp {s!r}: out of range") from None
 
 
 def _offset(rest: str, source: str) -> timezone:

@@ -46,6 +46,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from .. import limits as _limits
 from ..model import Event
 from .base import Skip, SkipSink
 
@@ -65,7 +66,9 @@ __all__ = [
 
 RAW_LIMIT = 4096
 BLOCK = 1 << 20
-MAX_RECORD = 1 << 20  # an event or line longer than this is reported and passed over
+# An event or line longer than this is reported and passed over. The default: the scan's limits decide
+# (limits.max_event_bytes).
+MAX_RECORD = _limits.Limits().max_event_bytes
 EVTX_MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
 EVTX_HEADER_SIZE = 4096
@@ -152,7 +155,7 @@ def _to_int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     text = field_text(value).strip()
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 18:  # (int() refuses 4300 digits)
         return int(text)
     return None
 
@@ -543,6 +546,7 @@ def _lines(blocks: Iterator[bytes], file: str, on_skip: SkipSink) -> Iterator[tu
     pending = b""
     oversized = False
     first = True
+    limit = _limits.active().max_event_bytes
     for data in blocks:
         if first:
             first = False
@@ -561,8 +565,10 @@ def _lines(blocks: Iterator[bytes], file: str, on_skip: SkipSink) -> Iterator[tu
             number += 1
             start = end + 1
         pending = pending[start:]
-        if len(pending) > MAX_RECORD and not oversized:
-            on_skip(Skip("oversized-record", file, number, f"line longer than {MAX_RECORD} bytes"))
+        if len(pending) > limit and not oversized:
+            on_skip(Skip("oversized-record", file, number,
+                         f"line longer than {limit} bytes ([limits] max_event_bytes)"))
+            _limits.hit("max_event_bytes")
             oversized = True
         if oversized:
             pending = b""
@@ -620,8 +626,10 @@ def _syslog_line(line: bytes, file: str, number: int, on_skip: SkipSink) -> WinR
 # Event ids some adapter turns into events (Sysmon 1, 3, 22; Security 4688, 5156). A record with another id
 # is classified from its provider and id alone, without a full XML parse: Sysmon logs are mostly other ids.
 EVENT_IDS = frozenset((1, 3, 22, 4688, 5156))
-_QUICK_ID = re.compile(rb"<EventID(?:\s[^>]*)?>\s*(\d{1,5})\s*</EventID>")
-_QUICK_PROVIDER = re.compile(rb"<Provider\s[^>]*?\bName\s*=\s*[\"']([^\"'<>&]{1,200})[\"']")
+# Attribute values hold no raw '<' in XML, so no tag body crosses one: `[^<>]` keeps each search from reading on
+# past the next tag (`[^>]` read every later `<EventID ...` again from each one: quadratic on hostile records).
+_QUICK_ID = re.compile(rb"<EventID(?:\s[^<>]*)?>\s*(\d{1,5})\s*</EventID>")
+_QUICK_PROVIDER = re.compile(rb"<Provider\s[^<>]*?\bName\s*=\s*[\"']([^\"'<>&]{1,200})[\"']")
 
 
 def _xml_record(span: bytes, file: str, number: int, on_skip: SkipSink) -> WinRecord | None:
@@ -642,22 +650,31 @@ def _xml_record(span: bytes, file: str, number: int, on_skip: SkipSink) -> WinRe
 
 # -- XML documents and event sequences
 
-_FILLER = re.compile(
-    rb"\s+|<\?xml[^>]*\?>|</?Events(?:\s[^>]*)?>|<!--.*?-->|Record \d+(?=\s|$)", re.S)
+# Comments are found with bytes.find (below): `<!--.*?-->` read the rest of the text again from every
+# unclosed `<!--` (quadratic); a tag body stops at the next '<' for the same reason.
+_FILLER = re.compile(rb"\s+|<\?xml[^<>]*\?>|</?Events(?:\s[^<>]*)?>|Record \d+(?=\s|$)")
 
 
 def _report_junk(between: bytes, line: int, file: str, on_skip: SkipSink) -> None:
     """Skips for text between events that is not an XML declaration, ``<Events>``, a comment or whitespace."""
     pos = 0
     size = len(between)
+    comments_close = True  # False once a `<!--` had no `-->` after it: none after it has one either
+    line_at = _LineCounter(between, line)  # (counting from the start for each junk line was quadratic)
     while pos < size:
         match = _FILLER.match(between, pos)
         if match is not None and match.end() > pos:
             pos = match.end()
             continue
+        if comments_close and between.startswith(b"<!--", pos):
+            close = between.find(b"-->", pos + 4)
+            if close != -1:
+                pos = close + 3
+                continue
+            comments_close = False
         end = between.find(b"\n", pos)
         end = size if end == -1 else end
-        on_skip(Skip("junk", file, line + between.count(b"\n", 0, pos),
+        on_skip(Skip("junk", file, line_at(pos),
                      f"text outside <Event> elements: {_decode(between[pos:min(end, pos + 80)])!r}"))
         pos = end
 
@@ -682,6 +699,7 @@ def _xml_events(blocks: Iterator[bytes], file: str, on_skip: SkipSink, convert: 
     index = 0
     eof = False
     first = True
+    limit = _limits.active().max_event_bytes
     while not eof:
         data = next(blocks, None)
         if data is None:
@@ -718,8 +736,10 @@ def _xml_events(blocks: Iterator[bytes], file: str, on_skip: SkipSink, convert: 
                     on_skip(Skip("truncated-xml", file, event_line, "<Event> without </Event> at end of file"))
                     index += 1
                     pos = len(buf)
-                elif len(buf) - begin > MAX_RECORD:
-                    on_skip(Skip("oversized-record", file, event_line, f"<Event> longer than {MAX_RECORD} bytes"))
+                elif len(buf) - begin > limit:
+                    on_skip(Skip("oversized-record", file, event_line,
+                                 f"<Event> longer than {limit} bytes ([limits] max_event_bytes)"))
+                    _limits.hit("max_event_bytes")
                     index += 1
                     pos = start.end()
                 else:

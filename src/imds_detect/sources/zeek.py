@@ -9,7 +9,7 @@
   and time service and Azure's WireServer never alert).
 
 Events are attributed to the originator (`id.orig_h`), the host that made the request. Other Zeek logs are
-reported once per file (`unsupported-log`) and not read.
+skipped record by record (`unsupported-log`), not read.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ class ZeekAdapter:
     record_edges = (b"{", b"}")  # JSON lines
     free_text_keys = FREE_TEXT_KEYS
     decode_percent = True
+    json_lines = True  # read line by line only as JSON lines (limits.max_json_record_bytes)
 
     def __init__(self) -> None:
         self._text_prefilter: Prefilter | None = None
@@ -176,19 +177,20 @@ class ZeekAdapter:
             yield from self._json_lines(head + stream.read(), file, on_skip, counts)
             return
         header = _TsvHeader()
-        announced: set[str] = set()
 
         def prefilter() -> Prefilter | None:
+            if not header.fields:
+                return None  # every record line is read, to be reported (no #fields line yet)
             return self._prefilter(log_kind(set(header.fields), header.path))
 
-        for line in read_lines(cast(BinaryIO, _Rejoined(head, stream)), prefilter, counts):
+        def oversized(number: int, limit: int) -> None:
+            on_skip(Skip("oversized-record", file, number, f"line longer than {limit} bytes: not read "
+                         "([limits] max_line_bytes)"))
+
+        for line in read_lines(cast(BinaryIO, _Rejoined(head, stream)), prefilter, counts, oversized):
             text = line.text.decode("utf-8", "replace")
             if line.directive:
                 header.directive(text)
-                kind = log_kind(set(header.fields), header.path)
-                if text.startswith("#fields") and not kind and header.path not in announced:
-                    announced.add(header.path)
-                    on_skip(Skip("unsupported-log", file, line.number, header.path or "unknown Zeek log"))
                 continue
             event = self._tsv_event(header, text, line.text, file, line.number, line.record, on_skip)
             if event is not None:
@@ -200,8 +202,9 @@ class ZeekAdapter:
         if not header.fields:
             on_skip(Skip("no-header", file, number, "a record before any #fields line"))
             return None
-        if not kind:
-            return None  # announced once at its #fields line
+        if not kind:  # each record skipped, as in JSON lines (a directive line is not a record to report)
+            on_skip(Skip("unsupported-log", file, number, header.path or "unknown Zeek log"))
+            return None
         values = text.split(header.separator)
         if len(values) != len(header.fields):
             on_skip(Skip("field-count", file, number, f"{len(values)} fields, #fields has {len(header.fields)}"))

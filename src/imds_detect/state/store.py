@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def is_masquerade(alert: Alert) -> bool:
 
 
 def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -139,7 +139,7 @@ class StateStore:
     def remember(self, alerts: Sequence[Alert], suppressed: Iterable[Alert] = (), inputs: Iterable[str] = (),
                  new_only: bool = False) -> Remembered:
         """Decide what to report of `alerts` (newest first, as a scan returns them) and record the scan."""
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         scan_id = int(self.db.execute("SELECT nextval('scan_ids')").fetchone()[0])
         known = self._known_pairs()
         seen = self._known_fingerprints(alerts)
@@ -166,7 +166,7 @@ class StateStore:
             self._record_pairs(everything, scan_id)
             self._record_alerts([a for a in alerts if fingerprint(a) not in seen], scan_id)
             self.db.execute("INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-                scan_id, _naive(started), _naive(datetime.now(timezone.utc)), "\n".join(inputs), len(alerts),
+                scan_id, _naive(started), _naive(datetime.now(UTC)), "\n".join(inputs), len(alerts),
                 len(result.reported), result.duplicates, result.known_pairs, result.new_pairs])
             self.db.execute("COMMIT")
         except Exception:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .telemetry import Observation, Proc, make_proc
 
@@ -161,7 +161,7 @@ def parse_strace(text: str, uid: int = 0, user: str = "root") -> list[Observatio
     out: list[Observation] = []
     for call in trace:  # pass 2
         pid = process_of(call.pid)
-        moment = datetime.fromtimestamp(call.time, timezone.utc)
+        moment = datetime.fromtimestamp(call.time, UTC)
         if call.name in ("clone", "clone3", "fork", "vfork") and call.result.isdigit():
             child = int(call.result)
             if child in parent and pid in procs:

@@ -9,7 +9,7 @@ the connection to the metadata address.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,7 +59,7 @@ def run_synthetic(tests: tuple[AtomicTest, ...], out_dir: Path, allowlist: Allow
     """Render, scan and judge every test (no root, no network, nothing executed)."""
     report = Report("synthetic", "synthetic", "none (synthetic telemetry rendered from the test definitions)",
                     str(out_dir))
-    start = datetime.now(timezone.utc).replace(microsecond=0)
+    start = datetime.now(UTC).replace(microsecond=0)
     for index, test in enumerate(tests):
         observations = expected_observations(test, start + timedelta(seconds=index))
         files = write_formats(out_dir / test.id, observations, SYNTHETIC_FORMATS, host)

@@ -11,7 +11,7 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ DEVICE_ID = hashlib.sha1(b"imds-detect validate").hexdigest()
 
 def timestamp(moment: datetime) -> str:
     """Defender's timestamp: ISO 8601 UTC with 7 fractional digits."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
 def _protocol(obs: Observation) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 from ..telemetry import Observation
@@ -28,7 +28,7 @@ def sysmon_lines(observations: Iterable[Observation], host: str) -> list[str]:
         if obs.kind not in ("exec", "connect"):
             continue
         proc = obs.proc
-        moment = obs.time.astimezone(timezone.utc)
+        moment = obs.time.astimezone(UTC)
         utc = moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         common: list[tuple[str, object]] = [("RuleName", "-"), ("UtcTime", utc), ("ProcessGuid", _guid(proc.pid)),
                                             ("ProcessId", proc.pid), ("Image", proc.exe)]

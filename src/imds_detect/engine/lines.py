@@ -1,0 +1,81 @@
+"""Reading line-oriented input in blocks of whole lines, with a bound on the length of one line.
+
+A line longer than the limit (``limits.max_line_bytes``, or ``max_json_record_bytes`` for JSON lines) is never
+kept whole: :func:`blocks` passes over the rest of it once it has grown past the limit, and :func:`bounded`
+cuts it out of a block; either way it is given as one :data:`OVERSIZED` in its place, so that line numbers
+stay exact and the reader reports it (file and line) instead of parsing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+__all__ = ["OVERSIZED", "Oversized", "blocks", "bounded", "may_hold_long_lines"]
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A line longer than the line limit, in place of its bytes (they were not kept)."""
+
+
+OVERSIZED = Oversized()
+
+
+def blocks(stream: BinaryIO, size: int, limit: int | None = None) -> Iterator[bytes | Oversized]:
+    """Blocks of about `size` bytes that end at a line boundary (the last one may not). A line that grows past
+    `limit` bytes without a newline is not kept: it is passed over and given as one `Oversized`."""
+    remainder = b""
+    discarding = False
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            if discarding:
+                yield OVERSIZED
+            elif remainder:
+                yield remainder
+            return
+        if discarding:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                continue
+            yield OVERSIZED
+            discarding = False
+            chunk = chunk[newline + 1:]
+        block = remainder + chunk
+        cut = block.rfind(b"\n") + 1
+        remainder = block[cut:]
+        if limit is not None and len(remainder) > limit:
+            remainder, discarding = b"", True
+        if cut:
+            yield block[:cut]
+
+
+def may_hold_long_lines(block: bytes, limit: int) -> bool:
+    """False when no line of `block` is longer than `limit` bytes (a newline in every half-window)."""
+    if len(block) <= limit:
+        return False
+    step = max(1, limit // 2)
+    return any(block.find(b"\n", offset, offset + step) < 0 for offset in range(0, len(block) - step, step))
+
+
+def bounded(pieces: Iterable[bytes | Oversized], limit: int) -> Iterator[bytes | Oversized]:
+    """`pieces` with every line longer than `limit` bytes (CR aside) given as an `Oversized` between the whole
+    lines around it."""
+    for block in pieces:
+        if isinstance(block, Oversized) or not may_hold_long_lines(block, limit):
+            yield block
+            continue
+        start = position = 0
+        while position < len(block):
+            end = block.find(b"\n", position)
+            stop = len(block) if end < 0 else end
+            if stop - position > limit and len(block[position:stop].rstrip(b"\r")) > limit:
+                if position > start:
+                    yield block[start:position]
+                yield OVERSIZED
+                start = stop + 1
+            position = stop + 1
+        if start < len(block):
+            yield block[start:]
