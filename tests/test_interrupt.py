@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -104,6 +104,23 @@ def _wait_for_stderr_line(process: subprocess.Popen[bytes], needle: bytes) -> li
     raise AssertionError(f"{needle!r} never appeared on stderr: {b''.join(seen)!r}")
 
 
+def _read_one_line_then_close(command: list[str], check: Callable[[bytes], bool],
+                              then: Callable[[], None]) -> tuple[subprocess.Popen[bytes], str]:
+    """Run `command`, read one line of its stdout (`check` it), close the pipe like `| head -1`, call `then`,
+    and wait for the end. Returns the process and its stderr."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        assert check(process.stdout.readline())
+        process.stdout.close()
+        then()
+        process.wait(timeout=TIMEOUT)
+        return process, process.stderr.read().decode()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_ends_a_batch_scan_with_the_alerts_so_far_written_atomically(
         fifo: Path, tmp_path: Path, number: signal.Signals) -> None:
@@ -153,18 +170,11 @@ def test_stream_flushes_each_alert_as_found_and_stops_on_sigint(fifo: Path) -> N
 
 def test_stream_stops_when_the_reader_of_its_output_goes_away(fifo: Path) -> None:
     writer = _Writer(fifo, _first_block(alerts=1))
-    process = subprocess.Popen([*CLI, "scan", str(fifo), "--format", "mde", "--stream", "--output", "jsonl"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert process.stdout is not None and process.stderr is not None
-        assert json.loads(process.stdout.readline())["process"]["command_line"].endswith("role-0")
-        process.stdout.close()  # like `| head -1`
-        writer.write_and_close(b"".join(_row(n) for n in range(1, 50)))  # the next alert hits the closed pipe
-        process.wait(timeout=TIMEOUT)
-        stderr = process.stderr.read().decode()
-    finally:
-        if process.poll() is None:
-            process.kill()
+    more = b"".join(_row(n) for n in range(1, 50))  # the next alert hits the closed pipe
+    process, stderr = _read_one_line_then_close(
+        [*CLI, "scan", str(fifo), "--format", "mde", "--stream", "--output", "jsonl"],
+        lambda line: json.loads(line)["process"]["command_line"].endswith("role-0"),
+        lambda: writer.write_and_close(more))
     assert process.returncode == 141, stderr
     assert "INTERRUPTED by SIGPIPE" in stderr
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
@@ -173,17 +183,8 @@ def test_stream_stops_when_the_reader_of_its_output_goes_away(fifo: Path) -> Non
 def test_batch_output_to_a_closed_pipe_ends_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "many.jsonl"
     data.write_bytes(b"".join(_row(n) for n in range(2000)))  # ~1 MB of alerts: more than a pipe holds
-    process = subprocess.Popen([*CLI, "scan", str(data), "--output", "jsonl"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert process.stdout is not None and process.stderr is not None
-        json.loads(process.stdout.readline())
-        process.stdout.close()
-        process.wait(timeout=TIMEOUT)
-        stderr = process.stderr.read().decode()
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process, stderr = _read_one_line_then_close([*CLI, "scan", str(data), "--output", "jsonl"],
+                                                lambda line: bool(json.loads(line)), lambda: None)
     assert process.returncode == 141, stderr
     assert "went away (SIGPIPE)" in stderr
     assert "alerts: 2000 " in stderr  # the summary still says what was found

@@ -5,12 +5,16 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import select
+import stat
 import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
+
+from .interrupt import check as check_stop
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -27,6 +31,8 @@ class InputFile:
     def open(self) -> tuple[BinaryIO, bytes]:
         """The decompressed binary stream (positioned at its start) and its first HEAD_SIZE bytes."""
         raw: BinaryIO = sys.stdin.buffer if self.name == STDIN else open(self.name, "rb")  # noqa: SIM115
+        if _is_pipe(raw):
+            raw = cast(BinaryIO, io.BufferedReader(PollingPipe(raw)))
         magic = raw.read(2)
         stream = cast(BinaryIO, Prefixed(magic, raw))
         if magic == GZIP_MAGIC:
@@ -62,6 +68,45 @@ class GzipStream(io.RawIOBase):
 
     def close(self) -> None:
         self._gzip.close()
+        super().close()
+
+
+def _is_pipe(stream: BinaryIO) -> bool:
+    """Whether `stream` is a pipe, FIFO or socket (a read may wait for ever), not a regular file."""
+    try:
+        return stat.S_ISFIFO(os.fstat(stream.fileno()).st_mode) or stat.S_ISSOCK(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+class PollingPipe(io.RawIOBase):
+    """Reads a pipe without blocking for longer than POLL_SECONDS at a time, checking between waits whether
+    the scan was asked to stop. A signal may be delivered to any thread of the process, and then a read
+    blocked in the main thread is not interrupted; this way the stop is seen anyway."""
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._fd = raw.fileno()
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not select.select([self._fd], [], [], self.POLL_SECONDS)[0]:
+            check_stop()
+        data = os.read(self._fd, len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._raw is not sys.stdin.buffer:
+            self._raw.close()
         super().close()
 
 

@@ -49,6 +49,14 @@ def request_stop(reason: str) -> None:
         raise ScanInterrupted(reason)
 
 
+def check() -> None:
+    """Raise ScanInterrupted when a stop was requested during the reading phase. The scanner calls this at
+    safe points (before each read, for each event): a handler's exception can be lost when the signal lands
+    inside a C callback (a Hyperscan match handler turns it into its own error), so the flag is the truth."""
+    if _requested is not None and _armed:
+        raise ScanInterrupted(_requested)
+
+
 def requested() -> str | None:
     """The first stop request of this process, if any."""
     return _requested

@@ -29,6 +29,7 @@ from ..sources.registry import BY_NAME, detect_format
 from .follow import POLL_SECONDS, FollowStream
 from .inputs import GZIP_MAGIC, HEAD_SIZE, UTF8_BOM, InputFile, discover, read_error
 from .interrupt import ScanInterrupted, interruptible
+from .interrupt import check as check_stop
 from .lines import Oversized, bounded
 from .lines import blocks as line_blocks
 from .prefilter import BlockPlan, Prefilter, for_adapter
@@ -291,6 +292,7 @@ class Scanner:
                 self._see_time(newest_in_block(block))
             line_number += lines
             record += lines - len(plan.blank_ends)
+            check_stop()  # before the next read, which may wait on a pipe
         return line_number - 1, record
 
     def _line_limit(self, adapter: SourceAdapter) -> tuple[str, int]:
@@ -311,6 +313,7 @@ class Scanner:
     # -- events ---------------------------------------------------------------------------------
     def scan_event(self, event: Event) -> None:
         """Detect on one normalized event."""
+        check_stop()
         self._see_time(event.timestamp)
         _limits.judging(event.source.file, event.source.line)
         if event.cloud is not None:
