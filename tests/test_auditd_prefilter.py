@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from auditd_mutation import mutate_log
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_prefilter import COMMANDS, _in_url, metadata_host_spelling
@@ -275,27 +276,7 @@ def test_mutated_logs_give_the_same_skips_and_alerts(data: st.DataObject) -> Non
     source = bytearray(data.draw(st.sampled_from([_generated(data.draw(st.integers(0, 999)), ["169.254.169.254"],
                                                              data.draw(st.sampled_from([0, 2]))),
                                                   *(path.read_bytes() for path in MUTATION_SOURCES)])))
-    for _ in range(data.draw(st.integers(0, 10))):
-        if not source:
-            break
-        position = data.draw(st.integers(0, len(source) - 1))
-        action = data.draw(st.sampled_from(["flip", "cut", "insert", "move", "repeat"]))
-        start = source.rfind(b"\n", 0, position) + 1
-        end = source.find(b"\n", position) + 1 or len(source)
-        if action == "flip":
-            source[position] = data.draw(st.sampled_from(list(b'0AZ "=()x.:-\n\x1d\xff')))
-        elif action == "cut":
-            del source[position: position + data.draw(st.integers(1, 120))]
-        elif action == "insert":
-            source[position:position] = data.draw(st.binary(max_size=30))
-        elif action == "move":
-            line = source[start:end]
-            del source[start:end]
-            target = data.draw(st.integers(0, len(source)))
-            target = source.rfind(b"\n", 0, target) + 1
-            source[target:target] = line
-        else:
-            source[end:end] = source[start:end]
+    source = bytearray(mutate_log(source, data))
     _assert_exact(bytes(source), (None, 200))
 
 

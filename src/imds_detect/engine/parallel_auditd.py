@@ -6,10 +6,10 @@ and a connect or execve is described with a pid map fed by every earlier event (
 command line of the pid's execve). A range of the file cannot be read on its own, so it is read *as if*
 nothing came before it, with what depends on the unknown past kept apart:
 
-- **planning**: a file is cut at line boundaries near ``chunk_bytes`` steps, preferably where the audit
-  trail is quiet - the next line opens an event (``type=SYSCALL``), every syscall event of the 256 KiB
-  before it has its EOE, and no record of the 32 KiB after it belongs to an event seen before it - so that
-  in the one-process scan no event is open across the cut;
+- **planning**: a file is cut at line boundaries near steps of twice ``chunk_bytes`` (128 MiB by default),
+  preferably where the audit trail is quiet - the next line opens an event (``type=SYSCALL``), every
+  syscall event of the 256 KiB before it has its EOE, and no record of the 32 KiB after it belongs to an
+  event seen before it - so that in the one-process scan no event is open across the cut;
 - **a worker** runs the real parser (:class:`.AuditdParser`, shortcuts and all) over its range with an
   assembler (:class:`_SpecAssembler`) that starts empty and records what it assumed about the past: the keys
   of the records it met (a record of an event from before the range would be a late record, or part of an
@@ -18,21 +18,30 @@ nothing came before it, with what depends on the unknown past kept apart:
   pid map, every entry it took from "before the range" as a symbol (:class:`_Sym`: "what the entry was
   then", with the operations applied since, in a small normal form) and a journal of first uses and new
   entries (until its map is full: then nothing from before the range can be left in the one-process map
-  either). Events whose parent or command line depends on such a symbol are *undecided*: sent back
-  unjudged, with holes (:class:`_Hole`) where the parent fills in the values. Everything else - alerts,
-  skips, counts - is the one-process scan's, numbered from the start of the range;
+  either). Events whose parent or command line depends on such a symbol are *undecided*: sent back with
+  holes (:class:`_Hole`) where the parent fills in the values, and judged ahead with guessed values (the
+  pid's entry at the end of the range; no argv from before it - right for daemons, which is what these
+  mostly are). Everything else - alerts, skips, counts - is the one-process scan's, numbered from the start
+  of the range;
 - **the parent** keeps the true state after each range in a real parser and takes the ranges in file order.
   A range is **accepted** when its assumptions hold against that state (no event open at the cut, no key
   met that the windows still remember, no node time going back across the cut, no memory overflow, no pid
   map step whose size effect depended on the past): the journal is replayed on the true pid map (which
   entries existed when first used, which old ones fell out), the symbols are evaluated, the holes filled,
-  the undecided events judged where the worker would have judged them, and the worker's end state (open
-  events, windows, counters) is merged in. Otherwise the parent **scans the range itself** from the true
-  state, with the real parser - exact by construction, only slower.
+  the undecided events taken where the worker would have judged them - as judged ahead when the guess was
+  right, else judged now - and the worker's end state (open events, windows, counters) is merged in.
+  Otherwise the parent **scans the range itself** from the true state, with the real parser - exact by
+  construction, only slower.
 
 So alerts (file, line, record numbers), suppressed alerts, the summary and the warnings in their order are
 those of ``--jobs 1`` whatever the cuts; ``tests/test_parallel_auditd.py`` cuts generated and mutated logs
 at every line and compares. gzip logs stay whole-file tasks.
+
+Costs (1 GB generated log, 8 ranges): a worker spends a few % more than one process on its range (the
+symbols, the journal, the event keys), a range's result is ~4 MB pickled, and the parent spends ~50 ms a
+range merging it. Workers send their pid map, journal and events in compact forms (plain tuples, joined
+keys, constructor-call pickling), and the parent merges with the cyclic garbage collector paused: the
+results are many small objects.
 """
 
 from __future__ import annotations
@@ -45,10 +54,13 @@ from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from functools import lru_cache, partial
 from typing import Any, BinaryIO, cast
 
-from ..model import Event, ProcessInfo, SourceRef
+from .. import limits as _limits
+from ..detect.detector import Detection
+from ..model import Alert, Endpoint, Event, ProcessInfo, SourceRef
 from ..sources.auditd import AUDITD_ADAPTER, AuditdParser
 from ..sources.auditd_events import (
     CLOSED_MEMORY,
@@ -62,13 +74,14 @@ from ..sources.auditd_events import (
     _decoded,
     _LazyConnect,
     _Pending,
+    _pid_key,
 )
 from ..sources.auditd_process import COMM_LIMIT, Known, clean_exe, full_comm, join_argv
 from ..sources.auditd_records import TRACKED, moment_of
 from ..sources.base import ReadCounts, Skip, SkipSink
 from ..sources.registry import BY_NAME, detect_format
 from .inputs import GZIP_MAGIC, HEAD_SIZE
-from .parallel import Part, Task, _absorb, _TaskScanner
+from .parallel import Part, Task, _absorb, _shift, _TaskScanner
 from .scan import READ_ERRORS, Scanner, ScanOptions, _describe
 from .summary import FileReport
 
@@ -76,10 +89,14 @@ __all__ = ["AuditPart", "audit_tasks", "merge_audit_file", "run_audit_range"]
 
 ALIGN_CUTS = True  # prefer quiet cuts (tests set False to cut at any line)
 MAX_RANGES = 4096
+# Ranges of an audit log are this many times chunk_bytes (128 MiB by default): each range costs a pid map of its
+# own (up to 16k processes, sent back and merged) and reads as if nothing came before it until that map is full.
+CHUNK_FACTOR = 2
 LOOKBACK = 256 * 1024  # a quiet cut: every syscall event this far back has its EOE ...
 AFTER = 32 * 1024  # ... and no record this far ahead belongs to an event seen before the cut
 AHEAD = (64 * 1024, 1024 * 1024)  # how far past the target a quiet cut is looked for (first the nearest)
-# How the parent took the ranges of this process's scans: "accepted", or "rescanned: <why>" (tests, benchmarks).
+# How the parent took the ranges of this process's scans ("accepted", "rescanned: <why>") and the undecided events
+# of accepted ranges (tests, benchmarks).
 OUTCOMES: Counter[str] = Counter()
 
 _HEADER = re.compile(rb"^((?:node=[^ \n]+ )?)type=([A-Z_0-9]+) msg=audit\(([^)\n]*)\)", re.MULTILINE)
@@ -91,7 +108,7 @@ _SYSCALL_LINE = re.compile(rb"(?:node=[^ \n]+ )?type=SYSCALL msg=audit\(")
 def audit_tasks(item: int, name: str, size: int, options: ScanOptions, jobs: int) -> list[Task] | None:
     """The ranges of a plain raw audit log worth splitting (None: not one, or too small to split). Every range
     costs the whole file, so that the ranges of a file start in file order (the parent takes them so)."""
-    pieces = min(MAX_RANGES, math.ceil(size / max(1, options.chunk_bytes)))
+    pieces = min(MAX_RANGES, math.ceil(size / max(1, options.chunk_bytes * CHUNK_FACTOR)))
     if pieces < 2:
         return None
     try:
@@ -220,17 +237,17 @@ def _by_fields(names: tuple[str, ...], value: Any) -> tuple[type, tuple[Any, ...
 
 class _Hole:
     """A value of an undecided event: the parent's name and path (`_PARENT`) or the command line
-    (`_COMMAND`, with the event's `exe` and PROCTITLE) from the pid map entry `ref` (a _Sym; None: the
-    entry before the range, resolved by the parent's journal replay into `value`)."""
+    (`_COMMAND`, with the event's `exe` and PROCTITLE) from the pid map entry of `pid`: `ref` (a _Sym; None:
+    the entry before the range, resolved by the parent's journal replay into `value`)."""
 
-    __slots__ = ("exe", "kind", "proctitle", "ref", "value")
+    __slots__ = ("exe", "kind", "pid", "proctitle", "ref", "value")
 
-    def __init__(self, kind: int, ref: _Sym | None, exe: str = "", proctitle: str | None = None) -> None:
-        self.kind, self.ref, self.exe, self.proctitle = kind, ref, exe, proctitle
+    def __init__(self, kind: int, pid: bytes, ref: _Sym | None, exe: str = "", proctitle: str | None = None) -> None:
+        self.kind, self.pid, self.ref, self.exe, self.proctitle = kind, pid, ref, exe, proctitle
         self.value: Known | None = None
 
-    def __reduce__(self) -> tuple[type[_Hole], tuple[int, _Sym | None, str, str | None]]:
-        return _Hole, (self.kind, self.ref, self.exe, self.proctitle)  # (value: filled by the parent)
+    def __reduce__(self) -> tuple[type[_Hole], tuple[int, bytes, _Sym | None, str, str | None]]:
+        return _Hole, (self.kind, self.pid, self.ref, self.exe, self.proctitle)  # (value: filled by the parent)
 
 
 # A worker sends its pid map back (~16k entries a range): pickled as plain constructor calls, 3-4 times faster
@@ -238,7 +255,7 @@ class _Hole:
 copyreg.pickle(Known, lambda known: (Known, (known.exe, known.comm, known.argv)))
 copyreg.pickle(_LazyConnect, lambda lazy: (_LazyConnect, (lazy.exe, lazy.comm, lazy.previous)))
 # Undecided events (~1000 a range) likewise: every field is an argument of the constructor.
-for _type in (Event, ProcessInfo, SourceRef):
+for _type in (Event, ProcessInfo, SourceRef, Alert, Endpoint):
     if all(item.init for item in fields(_type)):
         copyreg.pickle(_type, partial(_by_fields, tuple(item.name for item in fields(_type))))
 
@@ -291,6 +308,13 @@ class _SpecAssembler(Assembler):
         self.keys.append(hash(key))
         if node not in self._newest:
             self.floor[node] = milliseconds
+        ppid = fields[1]
+        if self.symbolic and ppid is not None and ppid.isdigit():
+            # (quick_light looks a parent up only when it has an entry: one from before the range may)
+            parent = _pid_key(node, ppid.decode("ascii")) if node else ppid
+            if parent not in self._pids and parent not in self.written and parent not in self.read_keys:
+                self.read_keys.add(parent)
+                self._step(_READ, parent, None)
         super().quick_light(key, node, milliseconds, fields, ip, process)
 
     def _open(self, key: bytes, node: str, line: int, milliseconds: int, interpreted: bool) -> _Pending:
@@ -395,7 +419,7 @@ class _SpecAssembler(Assembler):
             # Absent: the entry before the range (outside _build the result is not used: quick_light and
             # _light_pid_effects look up for the side effect; _know, _other_pid and _lazy_connect do not get here)
             if self.holes is not None:
-                hole = _Hole(_PARENT, None)
+                hole = _Hole(_PARENT, pid, None)
                 self._step(_LOOKUP, pid, hole)
                 self.read_keys.add(pid)
                 self.holes.append(hole)
@@ -410,7 +434,7 @@ class _SpecAssembler(Assembler):
         if value.kind == _KNOWN and (not value.b or len(value.b.encode()) < COMM_LIMIT):
             return Known(value.a, value.b)  # name and path do not depend on the argv
         value.held = True
-        self.holes.append(_Hole(_PARENT, value))
+        self.holes.append(_Hole(_PARENT, pid, value))
         return _PLACEHOLDER
 
     def _command_line(self, pid: bytes, exe: str, proctitle: str | None) -> str:
@@ -419,7 +443,7 @@ class _SpecAssembler(Assembler):
             return super()._command_line(pid, exe, proctitle)
         assert self.holes is not None  # (only _build asks)
         if value is None:
-            hole = _Hole(_COMMAND, None, exe, proctitle)
+            hole = _Hole(_COMMAND, pid, None, exe, proctitle)
             self._step(_LOOKUP, pid, hole)
             self.read_keys.add(pid)
         else:
@@ -427,7 +451,7 @@ class _SpecAssembler(Assembler):
             if value.kind == _KNOWN and value.a != exe:
                 return proctitle or ""
             value.held = True
-            hole = _Hole(_COMMAND, value, exe, proctitle)
+            hole = _Hole(_COMMAND, pid, value, exe, proctitle)
         self.holes.append(hole)
         return "\x00"
 
@@ -519,12 +543,13 @@ class AuditCarry:
     peak_region: int = 0
     cleared: bool = False
     unsure: bool = False
-    journal: Journal = (b"", array("i"), b"", [])
+    journal: Journal = field(default_factory=lambda: (b"", array("i"), b"", []))
     # the worker's pid map: its pids joined by newlines, and their entries (a Known as a plain tuple, a _Sym as
     # (kind, slot, a, b): the parent unpickles them ~10 times faster, and builds only the few it reads again)
-    pids: tuple[bytes, list[Any]] = (b"", [])
+    pids: tuple[bytes, list[Any]] = field(default_factory=lambda: (b"", []))
     undecided: list[tuple[Event, list[_Hole]]] = field(default_factory=list)
     marks: list[int] = field(default_factory=list)  # where in the notes each undecided event is judged
+    ahead: dict[int, tuple[Fields3, Detection]] = field(default_factory=dict)  # see _judge_ahead
 
 
 @dataclass
@@ -566,6 +591,7 @@ def run_audit_range(task: Task) -> AuditPart:
         part = scanner.part()
         part.error = _describe(problem)
         return AuditPart.of(part, None)
+    _judge_ahead(scanner, carry, assembler)
     carry.lines = counts.records + parser._not_records
     carry.records = counts.records
     carry.events = assembler._events
@@ -589,6 +615,41 @@ def run_audit_range(task: Task) -> AuditPart:
         (value.exe, value.comm, value.argv) if type(value) is Known else
         (value.kind, value.slot, value.a, value.b) if type(value) is _Sym else value for value in entries])
     return AuditPart.of(scanner.part(), carry)
+
+
+def _judge_ahead(scanner: Scanner, carry: AuditCarry, assembler: _SpecAssembler) -> None:
+    """Judge the undecided events with guessed values (see _guess), for the parent to take when the guess was
+    right - most are: then it judges nothing itself. Not when judging would hit a limit (its warning must come
+    in order: the parent judges that event)."""
+    guess = _guess(assembler._pids)
+    options = scanner.options
+    hits: list[object] = []
+    for index, (event, holes) in enumerate(carry.undecided):
+        fields = _fill(event, holes, guess)
+        _limits.activate(options.limits, lambda *hit: hits.append(hit))
+        _limits.judging(event.source.file, event.source.line)
+        try:
+            detection = scanner.detector.run(event)
+        finally:
+            scanner._activate()
+        if not hits:
+            if not options.show_suppressed:  # (only counted by allowlist entry and time: no need to send them whole)
+                detection = Detection(detection.alerts, cast("list[Alert]", [
+                    _Counted(alert.suppressed_by, alert.timestamp) for alert in detection.suppressed]))
+            carry.ahead[index] = (fields, detection)
+        hits.clear()
+
+
+class _Counted:
+    """What the scan keeps of a suppressed alert when suppressed alerts are not shown (see Scanner.scan_event)."""
+
+    __slots__ = ("suppressed_by", "timestamp")
+
+    def __init__(self, suppressed_by: str | None, timestamp: datetime) -> None:
+        self.suppressed_by, self.timestamp = suppressed_by, timestamp
+
+    def __reduce__(self) -> tuple[type[_Counted], tuple[str | None, datetime]]:
+        return _Counted, (self.suppressed_by, self.timestamp)
 
 
 # -- the parent: the ranges stitched in file order ------------------------------------------------------
@@ -623,25 +684,24 @@ def _unpacked(value: Any) -> Known | bytes | _LazyConnect:
     return Known(*value) if type(value) is tuple else cast("Known | bytes | _LazyConnect", value)
 
 
-def _evaluate(kind: int, slot: int, a: Any, b: str, bases: dict[int, Any]) -> Known | bytes:
-    """The entry a _Sym stands for, given the bases the journal replay found."""
+def _evaluate(kind: int, slot: int, a: Any, b: str, bases: dict[int, Any]) -> Known | bytes | None:
+    """The entry a _Sym stands for, given the bases the journal replay found (None: none, which only a guess
+    meets - a range where it can happen is not accepted)."""
     base = bases.get(slot)
     if kind == _OTHER:
         return cast(Known, _resolved(base)) if isinstance(base, (Known, _LazyConnect)) else cast(bytes, a)
     if kind == _KNOWN_OTHER:
-        known = _resolved(base if isinstance(base, (Known, _LazyConnect)) else a)
-        assert known is not None  # (decodable, or the range was not accepted)
-        return known
+        return _resolved(base if isinstance(base, (Known, _LazyConnect)) else a)
     before = _resolved(base)
     return Known(a, b, before.argv if before is not None and before.exe == a else ())
 
 
-def _fill(event: Event, holes: list[_Hole], bases: dict[int, Any]) -> None:
-    """Complete an undecided event with the values of its holes (the parent's name and path, the command line)."""
+def _fill(event: Event, holes: list[_Hole], known_of: Callable[[_Hole], Known | None]) -> Fields3:
+    """Complete an undecided event with the values of its holes (the parent's name and path, the command line),
+    the entries looked up given by `known_of`; returns the three fields."""
     process = event.process
     for hole in holes:
-        ref = hole.ref
-        known = hole.value if ref is None else cast(Known, _evaluate(ref.kind, ref.slot, ref.a, ref.b, bases))
+        known = known_of(hole)
         if hole.kind == _PARENT:
             process.parent_name = full_comm(known) if known is not None else ""
             process.parent_path = known.exe if known is not None else ""
@@ -649,6 +709,40 @@ def _fill(event: Event, holes: list[_Hole], bases: dict[int, Any]) -> None:
             process.command_line = join_argv(known.argv)
         else:
             process.command_line = hole.proctitle or ""
+    return process.parent_name, process.parent_path, process.command_line
+
+
+Fields3 = tuple[str, str, str]
+
+
+def _truth(bases: dict[int, Any]) -> Callable[[_Hole], Known | None]:
+    """The entries holes looked up, once the journal is replayed."""
+    def known_of(hole: _Hole) -> Known | None:
+        ref = hole.ref
+        return hole.value if ref is None else cast(Known, _evaluate(ref.kind, ref.slot, ref.a, ref.b, bases))
+    return known_of
+
+
+def _guess(pids: OrderedDict[bytes, Any]) -> Callable[[_Hole], Known | None]:
+    """A worker's guess of the entries holes looked up: nothing (no Known, no argv) before the range for a
+    symbolic one, the pid's entry at the end of the range for one from before it (a parent is usually a
+    daemon that stays what it is)."""
+    def known_of(hole: _Hole) -> Known | None:
+        value: Any = hole.ref if hole.ref is not None else pids.get(hole.pid)
+        if type(value) is _Sym:
+            value = _evaluate(value.kind, value.slot, value.a, value.b, {})
+        return _resolved(value)
+    return known_of
+
+
+class _Given:
+    """A detector that answers with a detection made before (by a worker, on the same event)."""
+
+    def __init__(self, detection: Detection) -> None:
+        self.detection = detection
+
+    def run(self, event: Event) -> Detection:
+        return self.detection
 
 
 def _moved(event: Event, lines: int, events: int) -> None:
@@ -694,10 +788,11 @@ class _Stitcher:
         """Merge an accepted range (its worker's state in the range's numbering) into the true state."""
         state = self.assembler
         bases = self._pids(carry)
+        truth = _truth(bases)
         for seq, found in carry.done_holes.items():
             event = carry.done[seq]
             assert event is not None
-            _fill(event, found, bases)
+            _fill(event, found, truth)
         base = state._next_seq
         if carry.cleared:
             state.other.clear()
@@ -741,10 +836,25 @@ class _Stitcher:
         for index in range(len(notes) + 1):
             while taken < len(undecided) and marks[taken] == index:
                 event, found = undecided[taken]
-                taken += 1
-                _fill(event, found, bases)
+                fields = _fill(event, found, truth)
                 _moved(event, self.lines, self.events)
-                self.scanner.scan_event(event)
+                ahead = carry.ahead.get(taken)
+                taken += 1
+                if ahead is None or ahead[0] != fields:
+                    self.scanner.scan_event(event)
+                    OUTCOMES["undecided events judged by the parent"] += 1
+                    continue
+                OUTCOMES["undecided events judged ahead"] += 1
+                detection = ahead[1]  # judged by the worker on these very values
+                _shift(detection.alerts, self.lines, self.events)
+                if self.scanner.options.show_suppressed:
+                    _shift(detection.suppressed, self.lines, self.events)
+                scanner: Any = self.scanner
+                detector, scanner.detector = scanner.detector, _Given(detection)
+                try:
+                    scanner.scan_event(event)
+                finally:
+                    scanner.detector = detector
             if index == len(notes):
                 break
             note = notes[index]
@@ -787,7 +897,10 @@ class _Stitcher:
                 cast(_Hole, ref).value = known
         keys, values = carry.pids
         for pid, value in zip(keys.split(b"\n") if values else (), values, strict=True):
-            pids[pid] = _evaluate(*value, bases) if type(value) is tuple and len(value) == 4 else value
+            if type(value) is tuple and len(value) == 4:
+                value = _evaluate(*value, bases)
+                assert value is not None  # (see _evaluate)
+            pids[pid] = value
         return bases
 
     def rescan(self, task: Task, last: bool) -> None:
