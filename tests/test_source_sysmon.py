@@ -301,6 +301,20 @@ def test_linux_syslog_detections() -> None:
     assert any(":5: skipped (no-event)" in w for w in warnings)
 
 
+def test_rsyslog_escapes_in_a_sysmon_syslog_line_are_decoded() -> None:
+    """rsyslog writes a newline inside the event as #012 (and a tab as #011): the command line gets them back,
+    and the URL after the escaped newline is still found."""
+    line = read("linux_syslog.log").split(b"\n")[1]  # the python3 process-create event
+    assert b"<Data Name=\"CommandLine\">" in line
+    escaped = line.replace(b"<Data Name=\"CommandLine\">", b"<Data Name=\"CommandLine\">sh -c 'true#012#011", 1)
+    events, skips = parse(escaped + b"\n", "syslog")
+    assert skips == []
+    assert events[0].process.command_line.startswith("sh -c 'true\n\t")
+    assert "#012" not in events[0].process.command_line
+    plain, _ = parse(line + b"\n", "syslog")
+    assert events[0].process.command_line.endswith(plain[0].process.command_line)
+
+
 def test_linux_journal_json() -> None:
     events, skips = parse(read("linux_journal.jsonl"))
     assert skips == []

@@ -620,7 +620,15 @@ def _syslog_line(line: bytes, file: str, number: int, on_skip: SkipSink) -> WinR
     if end < start.start():
         on_skip(Skip("truncated-xml", file, number, "<Event> without </Event> (line cut short?)"))
         return None
-    return _xml_record(line[start.start():end + len(_EVENT_END)], file, number, on_skip)
+    span = line[start.start():end + len(_EVENT_END)]
+    if b"#0" in span:  # rsyslog writes control characters as '#' and three octal digits (a newline is #012)
+        span = _RSYSLOG_ESCAPE.sub(lambda escape: _RSYSLOG_CONTROLS[escape.group()], span)
+    return _xml_record(span, file, number, on_skip)
+
+
+# The control characters XML text may hold, as rsyslog's $EscapeControlCharactersOnReceive writes them.
+_RSYSLOG_CONTROLS = {b"#011": b"\t", b"#012": b"\n", b"#015": b"\r"}
+_RSYSLOG_ESCAPE = re.compile(rb"#01[125]")
 
 
 # Event ids some adapter turns into events (Sysmon 1, 3, 22; Security 4688, 5156). A record with another id
