@@ -121,24 +121,32 @@ def _read_one_line_then_close(command: list[str], check: Callable[[bytes], bool]
             process.kill()
 
 
-@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_ends_a_batch_scan_with_the_alerts_so_far_written_atomically(
-        fifo: Path, tmp_path: Path, number: signal.Signals) -> None:
-    out = tmp_path / "alerts.jsonl"
-    writer = _Writer(fifo, _first_block(alerts=2))
-    process = subprocess.Popen([*CLI, "scan", str(fifo), "--format", "mde", "--output", "jsonl", "-o", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _signal_after(command: list[str], needle: bytes, number: signal.Signals, writer: _Writer,
+                  check: Callable[[], bool]) -> tuple[int, str]:
+    """Run `command`, wait for `needle` on its stderr, `check` something, send signal `number`, and wait for
+    the end (then close the FIFO writer). Returns the exit code and the whole stderr."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        before = _wait_for_stderr_line(process, b"malformed")
-        assert not out.exists()  # nothing is written before the scan ends
+        before = _wait_for_stderr_line(process, needle)
+        assert check()
         process.send_signal(number)
         _, rest = process.communicate(timeout=TIMEOUT)
     finally:
         writer.close()
         if process.poll() is None:
             process.kill()
-    stderr = (b"".join(before) + rest).decode()
-    assert process.returncode == 128 + number, stderr
+    return process.returncode, (b"".join(before) + rest).decode()
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_a_batch_scan_with_the_alerts_so_far_written_atomically(
+        fifo: Path, tmp_path: Path, number: signal.Signals) -> None:
+    out = tmp_path / "alerts.jsonl"
+    writer = _Writer(fifo, _first_block(alerts=2))
+    returncode, stderr = _signal_after(
+        [*CLI, "scan", str(fifo), "--format", "mde", "--output", "jsonl", "-o", str(out)], b"malformed", number,
+        writer, lambda: not out.exists())  # nothing is written before the scan ends
+    assert returncode == 128 + number, stderr
     name = signal.Signals(number).name
     assert f"INTERRUPTED by {name}" in stderr
     assert f"{fifo}: PARTIAL scan interrupted by {name}" in stderr
@@ -196,19 +204,10 @@ def test_parallel_scan_keeps_the_files_merged_before_the_signal(fifo: Path, tmp_
     done.write_bytes(_row(7) + b"{not json\n")
     out = tmp_path / "alerts.jsonl"
     writer = _Writer(fifo, _first_block(alerts=1))
-    process = subprocess.Popen([*CLI, "scan", str(done), str(fifo), "--format", "mde", "--jobs", "2",
-                                "--output", "jsonl", "-o", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
-    try:
-        before = _wait_for_stderr_line(process, b"done.jsonl:2")  # the parent merged the first file
-        process.send_signal(signal.SIGTERM)
-        _, rest = process.communicate(timeout=TIMEOUT)
-    finally:
-        writer.close()
-        if process.poll() is None:
-            process.kill()
-    stderr = (b"".join(before) + rest).decode()
-    assert process.returncode == 143, stderr
+    returncode, stderr = _signal_after(  # once the parent merged the first file (its skip warning)
+        [*CLI, "scan", str(done), str(fifo), "--format", "mde", "--jobs", "2", "--output", "jsonl", "-o", str(out)],
+        b"done.jsonl:2", signal.SIGTERM, writer, lambda: True)
+    assert returncode == 143, stderr
     assert "INTERRUPTED by SIGTERM" in stderr and "Traceback" not in stderr
     commands = [json.loads(line)["process"]["command_line"] for line in out.read_text().splitlines()]
     assert commands and all(command.endswith("role-7") for command in commands)
