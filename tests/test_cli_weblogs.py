@@ -71,3 +71,35 @@ def test_every_web_format_is_recognised_in_one_run() -> None:
     code, _, err = run("--min-severity", "informational", *paths)
     assert code == 0, err
     assert "unrecognised" not in err.lower() and "not recognised" not in err
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid TOML basic string
+
+
+def test_the_config_web_table_sets_formats_and_field_names(tmp_path: Path) -> None:
+    access = "access/nginx_custom.log"
+    config = tmp_path / "web.toml"
+    config.write_text(f"[web]\nlog_formats = [{_toml_string(LABELS[access]['options']['log_formats'][0])}]\n")
+    code, out, err = run("--config", str(config), "--min-severity", "low", str(FIXTURES / access))
+    assert code == 0, err
+    assert lines_of(out) == sorted(int(line) for line in LABELS[access]["alerts"])  # as with --log-format
+
+    web = "json_web/custom.jsonl"
+    pairs = [pair.partition("=") for pair in LABELS[web]["options"]["json_fields"]]
+    config.write_text("[web.json_fields]\n" + "".join(f"{key} = {_toml_string(value)}\n" for key, _, value in pairs))
+    code, out, err = run("--config", str(config), "--format", "json-web", str(FIXTURES / web))
+    assert code == 0, err
+    assert lines_of(out) == [1, 2]  # as with --json-field
+
+
+def test_bad_web_tables_are_one_error_line_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "web.toml"
+    for text, needle in (('[web]\nlog_formats = ["$remote_addr $status"]\n', "web: log format"),
+                         ('[web.json_fields]\nnonsense = "x"\n', "web: unknown JSON field 'nonsense'"),
+                         ('[web]\nlog_formats = [1]\n', "web.log_formats must be"),
+                         ('[web]\nformats = []\n', "unknown key web.formats")):
+        config.write_text(text)
+        code, out, err = run("--config", str(config), str(FIXTURES / "access/combined.log"))
+        assert code == 2 and out == "", text
+        assert err.count("\n") == 1 and needle in err and str(config) in err, (text, err)

@@ -1,5 +1,6 @@
 """The TOML tuning file: what it can add and remove, and one clear error for every mistake."""
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,3 +95,16 @@ allow_interpreter = true
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(str(tmp_path / "absent.toml"))
+
+
+def test_the_readme_example_config_loads(tmp_path: Path) -> None:
+    """The `imds.toml` shown in the README is valid: every table and key in it is accepted."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```toml\n# imds.toml\n(.*?)```", readme, re.S)
+    assert match is not None
+    path = tmp_path / "imds.toml"
+    path.write_text(match.group(1), encoding="utf-8")
+    config = load_config(str(path))
+    assert config.min_severity is not None and config.min_severity.label == "medium"
+    assert any(entry.id == "corp-inventory" for entry in config.allowlist.entries)
+    assert config.web_log_formats and dict(pair.split("=", 1) for pair in config.web_json_fields)["uri"] == "http.url"

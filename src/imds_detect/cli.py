@@ -153,10 +153,6 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
     problem = analyst.problem(paths, follow, engine)
     if problem:
         _fail(problem)
-    try:
-        configure_web_formats(log_formats, json_fields)
-    except ValueError as error:
-        _fail(f"--log-format/--json-field: {error}")
     _check_engine(engine, paths, follow, jobs, spark_master, spark_output)
     if follow and jobs != 1:
         _fail("--follow reads one file as it grows in one process: it cannot be combined with --jobs")
@@ -169,6 +165,10 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         config = load_config(config_path, use_defaults=not no_default_allowlist)
     except ConfigError as error:
         _fail(str(error))
+    try:  # the command line's formats are tried first; its field names override the config's
+        configure_web_formats((*log_formats, *config.web_log_formats), (*config.web_json_fields, *json_fields))
+    except ValueError as error:
+        _fail(f"--log-format/--json-field: {error}")
     for ranges_file in ip_ranges:
         try:
             load_ranges(ranges_file, config.cloud.ranges)

@@ -28,9 +28,13 @@ class Config:
     min_severity: Severity | None = None
     cloud: CloudSettings = field(default_factory=CloudSettings)
     limits: Limits = field(default_factory=Limits)
+    # [web]: custom access-log format strings (tried before the built-in ones) and JSON web-log field names
+    web_log_formats: tuple[str, ...] = ()
+    web_json_fields: tuple[str, ...] = ()  # FIELD=NAME[,NAME...] pairs, as --json-field takes them
 
 
-_TOP_KEYS = {"allowlist", "scan", "cloud", "limits"}
+_TOP_KEYS = {"allowlist", "scan", "cloud", "limits", "web"}
+_WEB_KEYS = {"log_formats", "json_fields"}
 _ALLOWLIST_KEYS = {"defaults", "disable", "entry"}
 _SCAN_KEYS = {"min_severity"}
 _LIST_KEYS = {"path": "paths", "name": "names", "script": "scripts", "parent": "parents",
@@ -86,11 +90,34 @@ def _build(data: dict[str, Any], where: str, use_defaults: bool) -> Config:
         config.limits = Limits.from_table(_table(data.get("limits", {}), where, "limits"))
     except ValueError as error:
         raise ConfigError(f"config {where}: {error}") from None
+    config.web_log_formats, config.web_json_fields = _web(_table(data.get("web", {}), where, "web"), where)
     try:
         config.cloud = load_cloud(_table(data.get("cloud", {}), where, "cloud"), Path(where).parent)
     except ValueError as error:
         raise ConfigError(f"config {where}: {error}") from None
     return config
+
+
+def _web(table: dict[str, Any], where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ``[web]`` table: ``log_formats`` (nginx ``log_format`` / Apache ``LogFormat`` strings) and
+    ``json_fields`` (a table of field = "name[,name...]"), each checked the way the scan will use it."""
+    from .sources.webconfig import check_web_formats
+
+    _check_keys(table, _WEB_KEYS, where, "web.")
+    formats = table.get("log_formats", [])
+    if isinstance(formats, str):
+        formats = [formats]
+    if not isinstance(formats, list) or not all(isinstance(item, str) and item.strip() for item in formats):
+        raise ConfigError(f"config {where}: web.log_formats must be a list of format strings")
+    fields = table.get("json_fields", {})
+    if not isinstance(fields, dict) or not all(isinstance(value, str) and value.strip() for value in fields.values()):
+        raise ConfigError(f"config {where}: web.json_fields must be a table of field = \"name[,name...]\"")
+    pairs = tuple(f"{key}={value}" for key, value in fields.items())
+    try:
+        check_web_formats(formats, pairs)
+    except ValueError as error:
+        raise ConfigError(f"config {where}: web: {error}") from None
+    return tuple(formats), pairs
 
 
 def _table(value: Any, where: str, key: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Custom web log formats from the command line: access-log format strings and JSON field names."""
+"""Custom web log formats (command line and the config's [web] table): access-log format strings and JSON
+field names."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ def configure_web_formats(log_formats: Sequence[str] = (), json_fields: Sequence
         register(AccessLogAdapter(tuple(log_formats)))
     if json_fields:
         register(JsonWebAdapter(fields=DEFAULT_FIELDS.with_names(parse_field_names(json_fields))))
+
+
+def check_web_formats(log_formats: Sequence[str] = (), json_fields: Sequence[str] = ()) -> None:
+    """ValueError (one line) when these formats or field names cannot be used; registers nothing."""
+    if log_formats:
+        AccessLogAdapter(tuple(log_formats))
+    if json_fields:
+        DEFAULT_FIELDS.with_names(parse_field_names(json_fields))
