@@ -61,6 +61,15 @@ def test_folder_with_both_kinds_of_logs_gives_one_incident_in_json() -> None:
     assert any(line.get("host") == "db-7.corp.example" for line in lines)
 
 
+def test_the_summary_says_where_the_incidents_went() -> None:
+    result = CliRunner().invoke(main, ["scan", "--output", "jsonl", str(FIXTURES)])
+    assert "  incidents: 1 (host read and cloud use joined; written after the alerts)" in result.stderr
+    result = CliRunner().invoke(main, ["scan", "--output", "csv", str(FIXTURES)])
+    assert result.exit_code == 0, result.stderr
+    assert "incidents: 1 (host read and cloud use joined; not in CSV output: use --output jsonl" in result.stderr
+    assert "inc-" not in result.stdout  # the CSV holds alert rows only
+
+
 def test_text_report_shows_the_timeline() -> None:
     result = CliRunner().invoke(main, ["scan", "--output", "table", str(FIXTURES)])
     assert result.exit_code == 0
