@@ -228,9 +228,9 @@ def scan_command(paths: tuple[str, ...], fmt: str, config_path: str | None, sinc
         analyst.write_html(result, config.allowlist, _write_atomically)
     summary = result.summary
     click.echo(summary.render(), err=True)
-    if result.incidents:  # CSV rows are alerts only: say where the incidents went, or that they did not
-        where = ("not in CSV output: use --output jsonl or table, or --html" if writer_name == "csv" and not follow
-                 and not stream else "written after the alerts")
+    if result.incidents:  # (only a finished scan builds them) CSV rows are alerts only: say where they went
+        where = "not in CSV output: use --output jsonl or table, or --html" if writer_name == "csv" else \
+            "written after the alerts"
         click.echo(f"  incidents: {len(result.incidents)} (host read and cloud use joined; {where})", err=True)
     if pipe_closed:
         click.echo("imds-detect: the reader of standard output went away (SIGPIPE): not every alert was written",

@@ -63,15 +63,13 @@ class Limits:
     def from_table(cls, table: Mapping[str, Any], base: Limits | None = None) -> Limits:
         """Limits with the values of a ``[limits]`` table; ValueError naming the key on a bad one."""
         known = {item.name for item in fields(cls)}
-        values: dict[str, int] = {}
-        for key, value in table.items():
+        for key in table:
             if key not in known:
                 raise ValueError(f"unknown key limits.{key} (expected one of {', '.join(sorted(known))})")
-            low, high = BOUNDS[key]
-            if type(value) is not int or not low <= value <= high:
-                raise ValueError(f"limits.{key} must be a whole number from {low} to {high}, not {value!r}")
-            values[key] = value
-        return replace(base or cls(), **values)
+        try:
+            return replace(base or cls(), **table)  # __post_init__ checks every value against BOUNDS
+        except ValueError as error:
+            raise ValueError(f"limits.{error}") from None
 
     def as_dict(self) -> dict[str, int]:
         return {item.name: getattr(self, item.name) for item in fields(self)}

@@ -74,9 +74,10 @@ class GzipStream(io.RawIOBase):
 def _is_pipe(stream: BinaryIO) -> bool:
     """Whether `stream` is a pipe, FIFO or socket (a read may wait for ever), not a regular file."""
     try:
-        return stat.S_ISFIFO(os.fstat(stream.fileno()).st_mode) or stat.S_ISSOCK(os.fstat(stream.fileno()).st_mode)
+        mode = os.fstat(stream.fileno()).st_mode
     except (OSError, ValueError, io.UnsupportedOperation):
         return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 class PollingPipe(io.RawIOBase):

@@ -52,12 +52,13 @@ def blocks(stream: BinaryIO, size: int, limit: int | None = None) -> Iterator[by
             yield block[:cut]
 
 
-def may_hold_long_lines(block: bytes, limit: int) -> bool:
-    """False when no line of `block` is longer than `limit` bytes (a newline in every half-window)."""
-    if len(block) <= limit:
+def may_hold_long_lines(block: bytes, limit: int, end: int | None = None) -> bool:
+    """False when no line of ``block[:end]`` is longer than `limit` bytes (a newline in every half-window)."""
+    end = len(block) if end is None else end
+    if end <= limit:
         return False
     step = max(1, limit // 2)
-    return any(block.find(b"\n", offset, offset + step) < 0 for offset in range(0, len(block) - step, step))
+    return any(block.find(b"\n", offset, offset + step) < 0 for offset in range(0, end - step, step))
 
 
 def bounded(pieces: Iterable[bytes | Oversized], limit: int) -> Iterator[bytes | Oversized]:

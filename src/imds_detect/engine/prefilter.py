@@ -28,10 +28,9 @@ from ..knowledge.indicators import (
     PERCENT_ESCAPE,
     PatternSet,
     numeric_patterns,
+    numeric_token,
     strong_patterns,
-    token_around,
     token_names_metadata,
-    token_span,
 )
 from ..limits import active as active_limits
 
@@ -120,7 +119,7 @@ class Prefilter:
         blank_ends: list[int] = []
         current_end = -1  # end of the last selected line
         pending: tuple[int, int] | None = None  # a line seen so far only with percent escapes
-        token_end = -1  # end of the last numeric token read (the shapes inside it read the same token)
+        token_end = -1  # end of the last numeric token read (see numeric_token)
         for group, end_offset in sorted(self.patterns.matches(block), key=lambda hit: hit[1]):
             if group == BLANK:
                 if not blank_ends or blank_ends[-1] != end_offset:
@@ -136,12 +135,9 @@ class Prefilter:
                     spans.append(pending)
                     current_end = pending[1]
                 pending = None
-            if group == NUMERIC:  # the digit run ends just before the boundary character at end_offset - 1
-                position = max(end_offset - 2, 0)
-                if position < token_end:
-                    continue  # that token was read and does not name metadata
-                token_start, token_end = token_span(block, position)
-                if not token_names_metadata(block[token_start:token_end]):
+            if group == NUMERIC:  # a token read already (None) did not name metadata
+                token, token_end = numeric_token(block, end_offset, token_end)
+                if token is None or not token_names_metadata(token):
                     continue
             start = block.rfind(b"\n", 0, offset) + 1
             end = block.find(b"\n", offset)
@@ -177,7 +173,7 @@ class Prefilter:
                     return True  # Latin-1 bytes the URL reader may fold into host characters
             probe = data + b"\n"  # as in a block, a line ends with a newline (a host at its end has its boundary)
             for group, end_offset in self._decoded.matches(probe):
-                if group == STRONG or token_names_metadata(token_around(probe, max(end_offset - 2, 0))):
+                if group == STRONG or token_names_metadata(numeric_token(probe, end_offset)[0] or b""):
                     return True
             if b"%" not in data:
                 return False

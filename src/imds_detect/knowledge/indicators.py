@@ -223,10 +223,15 @@ def token_span(data: bytes, position: int) -> tuple[int, int]:
     return start, end
 
 
-def token_around(data: bytes, position: int) -> bytes:
-    """The maximal run of host characters (ASCII letters, digits, dots) that contains `position`."""
-    start, end = token_span(data, position)
-    return data[start:end]
+def numeric_token(data: bytes, end: int, read_to: int = -1) -> tuple[bytes | None, int]:
+    """The token (see :func:`token_span`) of a numeric-shape match that ends at `end`, just after its boundary
+    character, and where that token ends. None when the match lies before `read_to`, the end of the token
+    read last: in ascending end order, every shape inside one token reads that same token."""
+    position = max(end - 2, 0)  # the last digit of the shape
+    if position < read_to:
+        return None, read_to
+    start, stop = token_span(data, position)
+    return data[start:stop], stop
 
 
 @lru_cache(maxsize=1)
@@ -361,15 +366,12 @@ def could_mention_bytes(data: bytes) -> bool:
     if gate.engine != "hyperscan":
         return _strong_gate().search(data) or numbers_name_metadata(data)
     probe = data + b"\n"  # a number at the very end has its boundary character too
-    checked_to = -1  # end of the last token read: every shape inside it reads the same token
+    read_to = -1  # end of the last token read (Hyperscan reports matches in ascending end order)
     for group, end in gate.matches(probe):
         if group == 0:
             return True
-        position = max(end - 2, 0)  # the last digit of the shape, before its boundary character
-        if position < checked_to:
-            continue
-        start, checked_to = token_span(probe, position)
-        if probe[start:start + 1].isdigit() and token_names_metadata(probe[start:checked_to]):
+        token, read_to = numeric_token(probe, end, read_to)
+        if token is not None and token[:1].isdigit() and token_names_metadata(token):
             return True
     return False
 

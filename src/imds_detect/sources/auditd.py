@@ -76,6 +76,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from .. import limits as _limits
+from ..engine.lines import may_hold_long_lines
 from ..model import Event
 from .auditd_events import (
     FORMAT,
@@ -516,12 +517,6 @@ class AuditdParser:
         yield from ready
 
 
-def _may_hold_long_lines(block: bytes, end: int, max_line: int = MAX_LINE) -> bool:
-    """False when every line of ``block[:end]`` is at most `max_line` bytes long (a newline in every half-window)."""
-    step = max(1, max_line // 2)
-    return any(block.find(b"\n", offset, offset + step) < 0 for offset in range(0, end - step, step))
-
-
 def _pieces(stream: BinaryIO, size: int, max_line: int = MAX_LINE) -> Iterator[tuple[bytes | list[bytes | None], int]]:
     """The stream's lines, CRLF read as LF, in bounded memory, as ``(piece, end)``: a block whose first
     `end` bytes are whole lines (each ending with a newline; the last line of the stream is given one), or,
@@ -545,7 +540,7 @@ def _pieces(stream: BinaryIO, size: int, max_line: int = MAX_LINE) -> Iterator[t
         last = block.rfind(b"\n") + 1
         carry = block[last:]
         if last:
-            if _may_hold_long_lines(block, last, max_line):
+            if may_hold_long_lines(block, max_line, last):
                 lines: list[bytes | None] = [None if len(line) > max_line else line
                                              for line in block[:last].split(b"\n")[:-1]]
                 yield lines, len(lines)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .access import AccessLogAdapter
+from .base import SourceAdapter
 from .jsonweb import DEFAULT_FIELDS, JsonWebAdapter
 from .registry import register
 
@@ -21,18 +22,23 @@ def parse_field_names(pairs: Sequence[str]) -> dict[str, str]:
     return names
 
 
+def _web_adapters(log_formats: Sequence[str], json_fields: Sequence[str]) -> list[SourceAdapter]:
+    """The adapters these formats and field names make; ValueError (one line) when one cannot be used."""
+    adapters: list[SourceAdapter] = []
+    if log_formats:
+        adapters.append(AccessLogAdapter(tuple(log_formats)))
+    if json_fields:
+        adapters.append(JsonWebAdapter(fields=DEFAULT_FIELDS.with_names(parse_field_names(json_fields))))
+    return adapters
+
+
 def configure_web_formats(log_formats: Sequence[str] = (), json_fields: Sequence[str] = ()) -> None:
     """Use these nginx `log_format` / Apache `LogFormat` strings (tried before the built-in ones) and these JSON
     field names for the rest of the process; ValueError (one line) when one cannot be used."""
-    if log_formats:
-        register(AccessLogAdapter(tuple(log_formats)))
-    if json_fields:
-        register(JsonWebAdapter(fields=DEFAULT_FIELDS.with_names(parse_field_names(json_fields))))
+    for adapter in _web_adapters(log_formats, json_fields):
+        register(adapter)
 
 
 def check_web_formats(log_formats: Sequence[str] = (), json_fields: Sequence[str] = ()) -> None:
     """ValueError (one line) when these formats or field names cannot be used; registers nothing."""
-    if log_formats:
-        AccessLogAdapter(tuple(log_formats))
-    if json_fields:
-        DEFAULT_FIELDS.with_names(parse_field_names(json_fields))
+    _web_adapters(log_formats, json_fields)
