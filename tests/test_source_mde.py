@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from imds_detect.model import Event, EventKind
-from imds_detect.sources.base import LineSource, Skip
+from imds_detect.sources.base import LineSource, ReadCounts, Skip
 from imds_detect.sources.mde import MDE_ADAPTER, RAW_LIMIT, event_from_row, mde_variant
 from imds_detect.sources.timeparse import parse_timestamp
 
@@ -809,3 +809,16 @@ def test_parse_timestamp_rejects_non_strings() -> None:
     bad: Callable[[Any], datetime] = parse_timestamp
     with pytest.raises(ValueError):
         bad(None)
+
+
+def test_csv_rows_cleared_by_the_gate_still_give_the_true_newest_time() -> None:
+    """Rows the CSV gate clears unparsed count for relative windows; times with an offset do not order as text
+    (01:00+05:00 is 20:00 the day before, earlier than 00:30Z), so they are read as times."""
+    header = "Timestamp,DeviceName,ActionType,FileName,ProcessCommandLine\n"
+    rows = ("2024-05-13T01:00:00+05:00,h,ProcessCreated,ls,ls -la\n"
+            "2024-05-13T00:30:00+00:00,h,ProcessCreated,ls,ls -l\n"
+            "2024-05-12T23:00:00.0000000Z,h,ProcessCreated,ls,ls\n")
+    counts = ReadCounts()
+    events = list(MDE_ADAPTER.parse_counted(io.BytesIO((header + rows).encode()), "t.csv", lambda skip: None, counts))
+    assert events == [] and counts.records == 3  # all three cleared by the gate, all counted
+    assert counts.newest == datetime(2024, 5, 13, 0, 30, tzinfo=UTC)

@@ -629,25 +629,35 @@ class _Chain(io.RawIOBase):
         return len(data)
 
 
-class _NewestText:
-    """The newest of many timestamp strings, parsing only the greatest string of each length (rows the gate
-    cleared still count for relative --since/--until windows)."""
+class _NewestTime:
+    """The newest of many timestamp texts without parsing each one: ISO ``...Z`` values of one length order as
+    text, so only the greatest of each length is parsed; any other form (an offset, a portal date) is parsed
+    as it comes. Rows the prefilter or the CSV gate cleared still count for relative --since/--until."""
 
     def __init__(self) -> None:
-        self.greatest: dict[int, str] = {}
+        self._greatest: dict[int, str] = {}
+        self._newest: datetime | None = None
 
     def see(self, value: str) -> None:
-        if value > self.greatest.get(len(value), ""):
-            self.greatest[len(value)] = value
+        if value.endswith("Z") and value[4:5] == "-":
+            if value > self._greatest.get(len(value), ""):
+                self._greatest[len(value)] = value
+        else:
+            self._take(value)
+
+    def _take(self, value: str) -> None:
+        try:
+            moment = parse_timestamp(value)
+        except (ValueError, OverflowError):
+            return
+        if self._newest is None or moment > self._newest:
+            self._newest = moment
 
     def newest(self) -> datetime | None:
-        moments = []
-        for value in self.greatest.values():
-            try:
-                moments.append(parse_timestamp(value))
-            except (ValueError, OverflowError):
-                continue
-        return max(moments, default=None)
+        for value in self._greatest.values():
+            self._take(value)
+        self._greatest.clear()
+        return self._newest
 
 
 _CSV_COLUMNS = frozenset(("Timestamp", "TimeGenerated", "ActionType", "DeviceName", "DeviceId", "Type"))
@@ -658,7 +668,7 @@ def _parse_csv(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink,
     """The rows of a CSV export. With `counts` (not exhaustive), a row whose text cannot mention metadata
     (the detections' own necessary condition, `could_mention_metadata`) is counted and not parsed."""
     gate = counts is not None and not counts.exhaustive
-    times = _NewestText()
+    times = _NewestTime()
     time_columns: list[int] = []
     text = io.TextIOWrapper(
         io.BufferedReader(_Chain(head, stream)), encoding="utf-8-sig", errors="replace", newline="\n"
@@ -972,25 +982,11 @@ class MdeAdapter:
         unusable (other tables) count too. Same-length ``...Z`` values compare as text, so only the
         greatest of each length is parsed.
         """
-        values = set(_TIMESTAMP_VALUE.findall(block)) or set(_TIME_GENERATED_VALUE.findall(block))
-        greatest: dict[int, bytes] = {}
-        others: list[bytes] = []
-        for value in values:
-            if value.endswith(b"Z") and value[4:5] == b"-":
-                size = len(value)
-                if value > greatest.get(size, b""):
-                    greatest[size] = value
-            else:
-                others.append(value)
-        newest: datetime | None = None
-        for value in (*greatest.values(), *others):
-            try:
-                moment = parse_timestamp(value.decode("ascii"))
-            except (ValueError, UnicodeDecodeError):
-                continue
-            if newest is None or moment > newest:
-                newest = moment
-        return newest
+        times = _NewestTime()
+        for value in set(_TIMESTAMP_VALUE.findall(block)) or set(_TIME_GENERATED_VALUE.findall(block)):
+            if value.isascii():
+                times.see(value.decode("ascii"))
+        return times.newest()
 
     def parse_line(
         self, line: bytes, file: str, line_number: int, record: int, on_skip: SkipSink
