@@ -17,7 +17,6 @@ from .findings import Finding
 from .identity import tool_name
 from .rules import COMMAND_LINE, HIDDEN_HOST
 
-MAX_TEXT = _limits.Limits().max_text_chars  # the default; the scan's limits decide (limits.cut_text)
 _MARKERS = specific_markers()
 _PATH_END = re.compile(r"[\s\"'`<>|;,)\]}]")
 _WORD_BREAKS = frozenset(" \t\r\n\"'`<>|;,()[]{}")

@@ -30,7 +30,6 @@ from .findings import Finding
 from .network import address_field_hit
 from .rules import HTTP_REQUEST
 
-MAX_TEXT = _limits.Limits().max_text_chars  # the default; the scan's limits decide (limits.cut_text)
 MAX_REFERENCES = 16  # per text: enough to pick the most severe, bounded for hostile records
 _PATH_STOP = frozenset(" \t\r\n\"'<>?#&;,|")
 

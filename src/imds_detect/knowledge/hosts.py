@@ -23,7 +23,6 @@ from urllib.parse import unquote_to_bytes
 from .. import limits as _limits
 from . import endpoints
 
-MAX_DECODE_ROUNDS = _limits.Limits().max_decode_depth  # the default; the scan's limits decide
 MAX_HOST_CHARS = 4096
 MAX_PART_CHARS = 256
 

@@ -141,7 +141,6 @@ _COMPILED: tuple[tuple[PathRule, re.Pattern[str]], ...] = tuple(
     (rule, re.compile(rule.pattern, re.IGNORECASE)) for rule in RULES
 )
 _MULTI_SLASH = re.compile(r"/{2,}")
-MAX_DECODE_ROUNDS = _limits.Limits().max_decode_depth  # the default; the scan's limits decide
 
 
 def percent_decode(text: str) -> str:
