@@ -32,13 +32,6 @@ class Line:
     directive: bool
 
 
-def blocks(stream: BinaryIO, size: int = BLOCK_SIZE) -> Iterator[bytes]:
-    """Blocks of about `size` bytes that end at a line boundary (the last one may not)."""
-    for block in line_blocks(stream, size):
-        assert isinstance(block, bytes)
-        yield block
-
-
 def _directive_starts(block: bytes) -> list[int]:
     starts = [0] if block.startswith(b"#") else []
     found = block.find(b"\n#")
