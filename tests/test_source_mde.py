@@ -19,7 +19,6 @@ from imds_detect.sources.timeparse import parse_timestamp
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mde"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-UTC = UTC
 
 CREDS_CMD = "curl http://169.254.169.254/latest/meta-data/iam/security-credentials/"
 

@@ -32,7 +32,6 @@ from imds_detect.sources.registry import BY_NAME, detect_format
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "parquet"
 GENERATOR = ROOT / "benchmarks" / "generate_defender.py"
-UTC = UTC
 
 HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
 needs_pyarrow = pytest.mark.skipif(not HAVE_PYARROW, reason="pyarrow is not installed")

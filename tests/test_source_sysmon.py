@@ -38,7 +38,6 @@ from imds_detect.sources.winsec import WINSEC_ADAPTER
 FIXTURES = Path(__file__).parent / "fixtures"
 SYSMON = FIXTURES / "sysmon"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-UTC = UTC
 AZURE_AGENT = r"C:\WindowsAzure\GuestAgent_2.7.41491.1102_2023-11-07_195038\WindowsAzureGuestAgent.exe"
 
 WINDOWS_VARIANTS = {

@@ -19,7 +19,6 @@ from imds_detect.sources.winevent import WinRecord
 from imds_detect.sources.winsec import PID_MEMORY, WINSEC_ADAPTER, SecurityConverter, split_device_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "winsec"
-UTC = UTC
 AGENT = r"C:\WindowsAzure\GuestAgent_2.7.41491.1102_2023-11-07_195038\WindowsAzureGuestAgent.exe"
 AGENT_MAPPED = r"C:\windowsazure\guestagent_2.7.41491.1102_2023-11-07_195038\windowsazureguestagent.exe"
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from ..model import INBOUND, Event, EventKind, SourceRef
 
 RAW_LIMIT = 4096
-UTC = UTC
 _MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
 _CLF_TIME = re.compile(

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 __all__ = ["parse_timestamp"]
 
-UTC = UTC
 _C_ISO = sys.version_info >= (3, 11)  # datetime.fromisoformat accepts "Z" and 7 fractional digits
 _DIGITS = frozenset("0123456789")
 _UTC_SUFFIXES = frozenset(("", "Z", "z", "UTC", "GMT", " UTC", " GMT"))
