@@ -306,6 +306,16 @@ IMDS_SADDR = "saddr=02000050A9FEA9FE0000000000000000"
 OTHER_SADDR = "saddr=020001BB0A0102030000000000000000"
 
 
+def _scan_cut_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], cut: int) -> Result:
+    """Write `lines` as an audit log, cut its ranges at line `cut`, and scan it with 1 and 2 jobs (asserted
+    the same, OUTCOMES counted afresh); returns what :func:`_assert_same` returns."""
+    path = tmp_path / "audit.log"
+    path.write_text("\n".join(lines) + "\n")
+    chunk = _cut_before(monkeypatch, path, cut)
+    parallel_auditd.OUTCOMES.clear()
+    return _assert_same([str(path)], chunk, (2,))
+
+
 def _cut_before(monkeypatch: pytest.MonkeyPatch, path: Path, *lines: int) -> int:
     """Plan the ranges of `path` to start exactly at these (0-based) lines; returns the chunk size to scan with."""
     data = path.read_bytes()
@@ -345,11 +355,7 @@ def test_a_clock_stepping_back_across_a_cut(in_process: None, tmp_path: Path, mo
                   _line(moment - 2500, serial, "SOCKADDR", OTHER_SADDR), _line(moment - 2500, serial, "EOE", "")])
     lines.append(_line(moment - 5000, late, "PROCTITLE", "proctitle=6375726C002D73"))
     filler(1000, moment - 2400)
-    path = tmp_path / "audit.log"
-    path.write_text("\n".join(lines) + "\n")
-    chunk = _cut_before(monkeypatch, path, cut)
-    parallel_auditd.OUTCOMES.clear()
-    one = _assert_same([str(path)], chunk, (2,))
+    one = _scan_cut_at(tmp_path, monkeypatch, lines, cut)
     assert [alert["process"]["command_line"] for alert in one[0]] == ["curl -s"]  # (from the late PROCTITLE)
     assert parallel_auditd.OUTCOMES["rescanned: a node's time goes back across the cut"] == 1
 
@@ -402,11 +408,7 @@ def test_a_harmless_child_resolves_a_parent_from_before_the_cut(in_process: None
     serial += 1
     lines.extend([_call(moment, serial, 42, 4302, "curl", "/usr/bin/curl").replace("ppid=1 ", "ppid=4300 "),
                   _line(moment, serial, "SOCKADDR", IMDS_SADDR), _line(moment, serial, "EOE", "")])
-    path = tmp_path / "audit.log"
-    path.write_text("\n".join(lines) + "\n")
-    chunk = _cut_before(monkeypatch, path, cut)
-    parallel_auditd.OUTCOMES.clear()
-    one = _assert_same([str(path)], chunk, (2,))
+    one = _scan_cut_at(tmp_path, monkeypatch, lines, cut)
     assert [alert["process"]["parent_path"] for alert in one[0]] == ["/usr/sbin/daemon"]
     assert parallel_auditd.OUTCOMES["accepted"] == 2
 
@@ -427,11 +429,7 @@ def test_an_entry_that_cannot_be_read_looked_up_after_a_cut(in_process: None, tm
         serial += 1
         lines.extend([_call(moment, serial, 42, 4301, "curl", "/usr/bin/curl").replace("ppid=1 ", "ppid=4300 "),
                       _line(moment, serial, "SOCKADDR", address), _line(moment, serial, "EOE", "")])
-    path = tmp_path / "audit.log"
-    path.write_text("\n".join(lines) + "\n")
-    chunk = _cut_before(monkeypatch, path, cut)
-    parallel_auditd.OUTCOMES.clear()
-    one = _assert_same([str(path)], chunk, (2,))
+    one = _scan_cut_at(tmp_path, monkeypatch, lines, cut)
     assert len(one[0]) == 1 and one[0][0]["process"]["parent_name"] == ""
     assert parallel_auditd.OUTCOMES["rescanned: a pid map step depends on the past"] == 1
 
