@@ -77,7 +77,7 @@ from ..sources.auditd_events import (
     _pid_key,
 )
 from ..sources.auditd_process import COMM_LIMIT, Known, clean_exe, full_comm, join_argv
-from ..sources.auditd_records import TRACKED, moment_of
+from ..sources.auditd_records import moment_of
 from ..sources.base import ReadCounts, Skip, SkipSink
 from ..sources.registry import BY_NAME, detect_format
 from .inputs import GZIP_MAGIC, HEAD_SIZE
@@ -479,22 +479,8 @@ class _SpecParser(AuditdParser):
 
     assembler: _SpecAssembler
 
-    def _line(self, line: bytes | None, number: int) -> None:
-        if line is not None:
-            if line.startswith(b"type="):
-                start = 0
-            elif line.startswith(b"node="):
-                start = line.find(b" ") + 1
-            else:
-                start = -1
-            if start >= 0:
-                space = line.find(b" ", start)
-                if space > 0 and line[start + 5: space] in TRACKED:
-                    close = line.find(b")", space)
-                    if close > 0 and line.startswith(b"msg=audit(", space + 1):
-                        key = line[:start] + line[space + 11: close] if start else line[space + 11: close]
-                        self.assembler.keys.append(hash(key))
-        super()._line(line, number)
+    def _key_met(self, key: bytes) -> None:
+        self.assembler.keys.append(hash(key))
 
     def _quick_region(self, block: bytes, spans: list[tuple[int, int]], ascii_known: bool) -> bool:
         assembler = self.assembler

@@ -220,6 +220,9 @@ class AuditdParser:
         if counts is not None and assembler.light_newest_ms >= 0:
             counts.newest = moment_of(assembler.light_newest_ms)
 
+    def _key_met(self, key: bytes) -> None:
+        """The line loop met a record of a tracked type of the event `key` (a hook: see parallel_auditd)."""
+
     def _line(self, line: bytes | None, number: int) -> None:
         """The line loop: one line (without its newline; None for an over-long one) read at `number`.
 
@@ -248,6 +251,7 @@ class AuditdParser:
                 close = line.find(b")", space)
                 if close > 0 and line.startswith(b"msg=audit(", space + 1):
                     key = line[:start] + line[space + 11: close] if start else line[space + 11: close]
+                    self._key_met(key)
                     other = assembler.other
                     if key in other:
                         if kind == b"EOE":
