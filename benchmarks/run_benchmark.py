@@ -364,6 +364,18 @@ def package_version() -> str:
         return "?"
 
 
+def accelerators() -> str:
+    """Which optional native parts this Python imports (the default --imds-cmd runs with the same Python)."""
+    try:
+        from imds_detect.knowledge.indicators import _shape_gate
+        from imds_detect.sources.auditd_tiles import ENGINE
+
+        prefilter = _shape_gate().engine
+    except Exception as error:  # another checkout under --imds-cmd, or an old one
+        return f"unknown ({error.__class__.__name__})"
+    return f"prefilter patterns: {prefilter}; audit log tiler: {ENGINE}"
+
+
 def alert_records(path: Path, key: str = "record") -> tuple[int, list[int], int]:
     """(alert lines, the alerts' integer ``source[key]`` where the schema has them, suppressed alerts): the
     0-based source records by default, ``key="line"`` for the 1-based lines (auditd events)."""
@@ -777,6 +789,7 @@ def run_input(args: argparse.Namespace, kind: str) -> bool:
     print(
         f"python: {platform.python_version()} ({sys.executable}); imds-detect {package_version()}: {shlex.join(imds)}"
     )
+    print(f"accelerators: {accelerators()}")
     scratch_ctx = tempfile.TemporaryDirectory(prefix="bench-", dir=data_dir)
     scratch = Path(scratch_ctx.name)
     runner = Runner(scratch, args.rss_method, args.timeout)

@@ -47,6 +47,7 @@ from imds_detect.sources import azure_logs, logformat, mde, winevent
 from imds_detect.sources.access import ACCESS_ADAPTER, AccessLogAdapter
 from imds_detect.sources.auditd import AuditdParser
 from imds_detect.sources.auditd_records import RecordError, read_record
+from imds_detect.sources.auditd_tiles import regex_tiles, tiles
 from imds_detect.sources.awslb import AWS_LB_ADAPTER
 from imds_detect.sources.iis import IIS_ADAPTER
 from imds_detect.sources.linelog import NUMERIC_AFTER
@@ -566,6 +567,12 @@ PATTERN_CASES: dict[str, tuple[Callable[[Any], object], Callable[[int], Any], in
     "azure_logs._MARKERS": (azure_logs.AZURE_ADAPTER.sniff, _line(b'"callerIpAddress": 1, ', b"[{"), 8000),
     "auditd._TILE": (_auditd, lambda n: (b"type=SYSCALL msg=audit(1.001:5): arch=c000003e syscall=42 x\n"
                                          b"type=SOCKADDR msg=audit(1.001:5): saddr=" + b"A" * n), 4000),
+    "auditd_tiles.tiles (unclosed events)": (lambda data: tiles(data, len(data)), lambda n: (
+        b"type=SYSCALL msg=audit(1.001:5): arch=c000003e syscall=42 x\n" + b"type=PATH msg=audit(1.001:5): x\n" * n)
+        * 4, 2000),
+    "auditd_tiles.regex_tiles": (lambda data: regex_tiles(data, len(data)),
+                                 lambda n: (b"type=SYSCALL msg=audit(1.001:5): arch=c000003e syscall=42 x\n"
+                                            b"type=SOCKADDR msg=audit(1.001:5): saddr=" + b"A" * n + b"\n"), 4000),
     "prefilter edge patterns": (lambda data: _re_group(prefilter_module._edge_patterns((b"{", b"}"))).findall(data),
                                 _line(b"\r", b"{x", b"x}\n"), 5000),
     "numeric shapes": (lambda data: _re_group(numeric_patterns()).findall(data), _line(b"1", b"x "), 1500),

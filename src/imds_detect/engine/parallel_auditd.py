@@ -482,7 +482,7 @@ class _SpecParser(AuditdParser):
     def _key_met(self, key: bytes) -> None:
         self.assembler.keys.append(hash(key))
 
-    def _quick_region(self, block: bytes, spans: list[tuple[int, int]], ascii_known: bool) -> bool:
+    def _quick_region(self, block: bytes, spans: list[tuple[int, int, int]], ascii_known: bool) -> bool:
         assembler = self.assembler
         if (not assembler.cleared and not assembler.open and len(spans) >= 4
                 and len(assembler.other) + len(spans) > assembler.peak_region):

@@ -8,8 +8,9 @@ Input (recognised from content by :meth:`AuditdAdapter.sniff`, plain or gzipped,
   UTC, ``----`` lines between events, ``time->`` lines).
 
 Reading (``scan``; ``--no-prefilter`` keeps the plain line loop as the reference): blocks of whole lines
-(2 MiB reads) are cut at C speed by one regular expression into whole raw events (SYSCALL record, records
-of the same ``node=`` and stamp, EOE), runs of records of untracked types, and single lines (see
+(2 MiB reads) are cut at C speed (:mod:`.auditd_tiles`: a C extension, or one regular expression) into whole
+raw events (SYSCALL record, records of the same ``node=`` and stamp, EOE), runs of records of untracked
+types, and single lines (see
 :meth:`AuditdParser._tiled`). An event of another syscall costs one pid map update; a connect or execve
 that its second record (SOCKADDR, EXECVE) shows harmless is applied at once, without building it, with
 exactly the state changes the line loop makes (order, windows, recently closed keys, the pid map,
@@ -71,6 +72,7 @@ Records of other types are never reported one by one: that would flood the summa
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -83,7 +85,6 @@ from .auditd_events import (
     LIGHT,
     OTHER_MEMORY,
     SAFE_RECORD,
-    SAFE_VALUE,
     Assembler,
     AssemblyStats,
     light_connect,
@@ -103,6 +104,7 @@ from .auditd_records import (
     surely_execve,
     surely_other,
 )
+from .auditd_tiles import tiles
 from .base import ReadCounts, Skip, SkipSink, SourceAdapter
 
 __all__ = ["AUDITD_ADAPTER", "FORMAT", "AuditdAdapter", "AuditdParser"]
@@ -114,34 +116,6 @@ MAX_LINE = _limits.Limits().max_line_bytes
 _SNIFF_LINES = 20
 GS_BYTE = GS.encode()
 
-# The fast path cuts a block of whole lines into pieces, at C speed, with one regular expression; every
-# line belongs to exactly one piece, in order:
-# - ``event``: a raw syscall event whose records all sit together: its SYSCALL record (known header:
-#   arch and syscall number), then records of other types with the same ``node=`` prefix and stamp, then
-#   its EOE record;
-# - ``untracked``: a run of records of types imds-detect does not use (the line loop passes them over);
-# - any other single line (records of events that interleave, ausearch output, junk...).
-_TILE = re.compile(rb"""
-    (?P<event>
-        (?P<prefix>(?:node=[^\ \n]+\ )?)
-        type=SYSCALL\ msg=audit\((?P<stamp>(?P<seconds>[0-9]{1,11})\.(?P<millis>[0-9]{1,3}):[0-9]+)\):
-        \ arch=(?P<arch>[0-9a-f]{1,8})\ syscall=(?P<syscall>[0-9]{1,10})\ [^\n]*\n
-        (?P<second>(?P=prefix)type=SOCKADDR\ msg=audit\((?P=stamp)\):\ saddr=(?P<saddr>[^\ \n]*+)[^\n]*\n
-          |(?P=prefix)type=EXECVE\ msg=audit\((?P=stamp)\):\ (?P<execve>argc=[^\n]*)\n)?
-        (?(second)(?P<safe>(?:(?P=prefix)type=(?:
-                   (?:PROCTITLE\ msg=audit\((?P=stamp)\):\ proctitle=|CWD\ msg=audit\((?P=stamp)\):\ cwd=)"""
-    + SAFE_VALUE + rb"""
-                   |(?!SYSCALL\ |EOE\ |CWD\ |PROCTITLE\ |SOCKADDR\ |EXECVE\ )[A-Z_0-9]+\ [^\n]*)\n)*+)
-          |(?:(?P=prefix)type=(?!SYSCALL\ |EOE\ )[A-Z_0-9]+\ msg=audit\((?P=stamp)\):\ [^\n]*\n)*+)
-        (?P<eoe>(?P=prefix)type=EOE\ msg=audit\((?P=stamp)\)[^\n]*\n)
-    )
-    |(?P<untracked>(?:(?:node=[^\ \n]+\ )?
-        type=(?!SYSCALL\ |EOE\ |CWD\ |PROCTITLE\ |SOCKADDR\ |EXECVE\ )[A-Z_0-9]+\ [^\n]*\n)++)
-    |[^\n]*\n
-""", re.VERBOSE)
-# (`saddr` is possessive: the rest cannot need it shorter, and giving it back character by character
-# read the rest of a long value again each time: quadratic.)
-_SAFE, _EOE, _UNTRACKED = _TILE.groupindex["safe"], _TILE.groupindex["eoe"], _TILE.groupindex["untracked"]
 # The parts of single records that the line loop reads (see _quick_region).
 _HEAD = re.compile(rb"((?:node=[^ \n]+ )?)type=([A-Z_0-9]+) msg=audit\(([0-9]+\.[0-9]{1,3}:[0-9]+)\)")
 _SYSCALL_HEAD = re.compile(rb"((?:node=[^ \n]+ )?)type=SYSCALL msg=audit\(([0-9]{1,11})\.([0-9]{1,3}):[0-9]+\): "
@@ -177,7 +151,7 @@ class AuditdParser:
     """One pass over one audit log: lines -> records -> events. ``stats`` tells how events were closed.
 
     ``light`` (the prefilter) closes harmless connect/execve events without parsing them, and reads
-    blocks of lines with :data:`_TILE`: the records that the line loop (:meth:`_line`) would pass over
+    blocks of lines with :func:`.auditd_tiles.tiles`: the records that the line loop (:meth:`_line`) would pass over
     without a change of state are not looked at one by one (see :meth:`_tiled`). ``light=False`` runs
     every line through the line loop: the reference that tests compare the shortcuts with. ``tiled=False``
     keeps the light shortcut but runs the line loop on every line (for tests).
@@ -306,7 +280,7 @@ class AuditdParser:
         """The line loop over ``block[:end]``, whole lines (`number` lines before them), without looking at the
         lines it would pass over unchanged. Returns the number of lines.
 
-        Exactly what :meth:`_line` on every line would do. A piece that is not an ``event`` of :data:`_TILE`
+        Exactly what :meth:`_line` on every line would do. A piece that is not an ``event`` (see :mod:`.auditd_tiles`)
         goes through the line loop line by line (an ``untracked`` run needs nothing). An event whose key is
         new is applied at once when it is one of another syscall (:meth:`.Assembler.quick_other`), or, while
         no other event is open, a connect or execve that its second record shows harmless and whose further
@@ -325,53 +299,48 @@ class AuditdParser:
         line = self._line
         quick = self.light and block.find(GS_BYTE, 0, end) < 0
         ascii_known = quick and block.isascii()  # (else ASCII is checked record by record)
-        counted_to = 0  # lines are counted up to this offset ...
-        before = number  # ... where this many lines lie before
         lights = others = 0  # events applied at once, not counted yet (see Assembler.settle)
-        spans: list[tuple[int, int]] = []  # consecutive lines that are no ``event`` (untracked runs aside)
-        for match in _TILE.finditer(block, 0, end):
-            kind = match.lastindex
-            if kind == _UNTRACKED:
-                continue
-            start = match.start()
-            if kind is None:
-                spans.append((start, match.end() - 1))
+        spans: list[tuple[int, int, int]] = []  # consecutive lines that are no ``event`` (untracked runs aside)
+        pieces, lines = tiles(block, end)
+        for piece in pieces:
+            if len(piece) == 3:
+                spans.append(piece)
                 continue
             if spans:  # the lines of events that interleave (or of anything else irregular)
                 if lights or others:
                     assembler.settle(lights, others)
                     lights = others = 0
                 if not (quick and self._quick_region(block, spans, ascii_known)):
-                    for first, last in spans:
-                        before += block.count(b"\n", counted_to, first)
-                        counted_to = first
-                        line(block[first: last], before + 1)
+                    for first, last, index in spans:
+                        line(block[first: last], number + index + 1)
                 spans.clear()
-            _, prefix, stamp, seconds, millis, arch, syscall, _, saddr, execve, safe, _, _ = match.groups()
-            key = prefix + stamp if prefix else stamp
-            first_end = block.find(b"\n", start)
+            (start, _, key, prefix, milliseconds, arch, syscall, saddr, execve, safe, eoe, first_end, fields,
+             comm_at, index) = piece
             if key not in other and key not in open_events:
                 wanted = _RELEVANT_BYTES.get(arch)
                 if wanted is not None:
                     if syscall not in wanted:
-                        assembler.quick_other(key, block, start, first_end, len(prefix))
+                        if fields is None:
+                            assembler.quick_other(key, block, start, first_end, len(prefix))
+                        else:
+                            assembler.quick_other_read(key, prefix + fields[0] if prefix else fields[0], block,
+                                                       comm_at, first_end)
                         others += 1
                         continue
-                    if quick and safe is not None and not open_events and key not in closed:
-                        fields = light_syscall(block[start: first_end], ascii_known)
+                    if quick and safe >= 0 and not open_events and key not in closed:
+                        if fields is None or not ascii_known:
+                            fields = light_syscall(block[start: first_end], ascii_known)
                         if fields is not None:
                             ip: bool | None = None
                             process = None
                             if saddr is not None:
                                 if syscall in _CONNECT_BYTES[arch]:
                                     ip = light_connect(saddr, b"", True) if ascii_known else light_connect(
-                                        saddr, block[first_end + 1: match.start(_SAFE) - 1])
+                                        saddr, block[first_end + 1: safe - 1])
                             elif syscall in _EXECVE_BYTES[arch]:
                                 process = light_exec(fields, execve, b"", True) if ascii_known else light_exec(
-                                    fields, execve, block[first_end + 1: match.start(_SAFE) - 1])
+                                    fields, execve, block[first_end + 1: safe - 1])
                             if ip is not None or process is not None:
-                                milliseconds = (int(seconds) * 1000 + int(millis) if len(millis) == 3
-                                                else int(seconds) * 1000 + int(millis.ljust(3, b"0")))
                                 node = prefix[5:-1].decode("utf-8", "replace") if prefix else ""
                                 assembler.quick_light(key, node, milliseconds, fields, bool(ip), process)
                                 lights += 1
@@ -379,14 +348,13 @@ class AuditdParser:
             if lights or others:
                 assembler.settle(lights, others)
                 lights = others = 0
-            before += block.count(b"\n", counted_to, start)
-            counted_to = start
-            line(block[start: first_end], before + 1)
-            eoe = match.start(_EOE)
+            line(block[start: first_end], number + index + 1)
             position = first_end + 1
             if position < eoe:
+                before = number + index  # lines before the one at ``counted_to``
+                counted_to = start
                 skip = len(prefix) + 5
-                rest = -1 if safe is None else match.start(_SAFE)  # from here on all safe or untracked
+                rest = safe  # from here on all safe or untracked (-1: no such part)
                 while position < eoe:
                     if key in other:
                         break
@@ -409,13 +377,11 @@ class AuditdParser:
         if lights or others:
             assembler.settle(lights, others)
         if spans and not (quick and self._quick_region(block, spans, ascii_known)):
-            for first, last in spans:
-                before += block.count(b"\n", counted_to, first)
-                counted_to = first
-                line(block[first: last], before + 1)
-        return before + block.count(b"\n", counted_to, end) - number
+            for first, last, index in spans:
+                line(block[first: last], number + index + 1)
+        return lines  # type: ignore[no-any-return]
 
-    def _quick_region(self, block: bytes, spans: list[tuple[int, int]], ascii_known: bool) -> bool:
+    def _quick_region(self, block: bytes, spans: list[tuple[int, int, int]], ascii_known: bool) -> bool:
         """Apply at once the events whose records interleave in the lines `spans` of `block` (records of
         untracked types between them aside), when that is exactly what the line loop would do; False (and
         nothing done) otherwise.
@@ -435,7 +401,7 @@ class AuditdParser:
         if assembler.open or len(spans) < 4 or len(other) + len(spans) >= OTHER_MEMORY:
             return False
         events: dict[bytes, list[tuple[bytes, int, int]]] = {}
-        for start, stop in spans:
+        for start, stop, _ in spans:
             head = _HEAD.match(block, start, stop)
             if head is None:
                 return False
@@ -500,8 +466,7 @@ class AuditdParser:
                 newest[node] - at > assembler.window_ms for node, at, _, _ in opened):
             return False  # the event or time window would close one of them
         plan.sort(key=lambda step: step[1])  # the line loop's order of pid map changes
-        peak = max((sum(1 for _, _, first, last in opened if first <= start < last)
-                    for _, _, start, _ in opened), default=0)
+        peak = _peak_open([(first, last) for _, _, first, last in opened])
         for key, _, light, arguments in plan:
             if light:
                 assembler.quick_light(key, *arguments)  # type: ignore[arg-type]
@@ -519,6 +484,19 @@ class AuditdParser:
     def _drain(self) -> Iterator[Event]:
         ready, self.assembler.ready = self.assembler.ready, []
         yield from ready
+
+
+def _peak_open(spans: list[tuple[int, int]]) -> int:
+    """The most of the (first, last) offset ranges, in ascending order of first, that hold one offset (a range
+    holds its first offset, not its last)."""
+    ends: list[int] = []
+    peak = 0
+    for first, last in spans:
+        while ends and ends[0] <= first:
+            heapq.heappop(ends)
+        heapq.heappush(ends, last)
+        peak = max(peak, len(ends))
+    return peak
 
 
 def _pieces(stream: BinaryIO, size: int, max_line: int = MAX_LINE) -> Iterator[tuple[bytes | list[bytes | None], int]]:

@@ -774,6 +774,14 @@ class Assembler:
             pid = block[start:at] + pid
         self._other_pid(pid, block, comm, end)
 
+    def quick_other_read(self, key: Key, pid: bytes, block: bytes, comm: int, end: int) -> None:
+        """:meth:`quick_other` for a SYSCALL record whose pid key `pid` (with any ``node=`` prefix) and `` comm=``
+        offset `comm` were read already (by the C tiler, see :mod:`.auditd_tiles`)."""
+        other = self.other
+        if len(other) >= OTHER_MEMORY:
+            other.popitem(last=False)
+        self._other_pid(pid, block, comm, end)
+
     def _other_pid(self, pid: bytes, data: bytes, comm: int, end: int) -> None:
         """The pid map part of an event of another syscall by `pid`, whose ``comm=...`` text starts at `comm` in
         ``data[:end]``: an entry from an execve or connect (a Known) is kept (it holds the argv), any other is

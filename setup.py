@@ -1,0 +1,14 @@
+"""Build hook for the optional C accelerator; everything else is declared in pyproject.toml.
+
+The extension is optional: when it cannot be compiled (no compiler, no Python headers), the install goes on and
+imds-detect uses the pure-Python code it replaces (``imds-detect version`` and the benchmarks say which runs).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension("imds_detect._audit_tiles", ["src/imds_detect/native/audit_tiles.c"], optional=True,
+                  extra_compile_args=["-O2"]),
+    ],
+)
