@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_hosts import METADATA_V4, METADATA_V6, ipv4_spelling, ipv6_spelling, unicode_and_percent
@@ -244,3 +245,21 @@ def test_encoded_powershell_alerts_through_the_prefilter(tmp_path: Path) -> None
     result = scan([str(data)], ScanOptions())
     assert [(a.rule_id, a.severity.label, a.source.line) for a in result.alerts] == [("imds-command-line", "high", 1)]
     assert result.alerts[0].endpoint.path_class == "token"
+
+
+def test_folding_characters_cache_gives_the_computed_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached set of Unicode-folding characters is the computed one, and a damaged cache is recomputed."""
+    from imds_detect.knowledge import indicators
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    computed = indicators._folding_characters()
+    assert len(computed) > 1000 and "\uff10" in computed  # (full-width zero folds to a digit)
+    indicators.folding_characters.cache_clear()
+    assert indicators.folding_characters() == computed  # computed, then written
+    [cached] = (tmp_path / "imds-detect").glob("folding-*.txt")
+    indicators.folding_characters.cache_clear()
+    assert indicators.folding_characters() == computed  # read back
+    cached.write_text("12", encoding="utf-8")  # cut short: no final newline
+    indicators.folding_characters.cache_clear()
+    assert indicators.folding_characters() == computed
+    indicators.folding_characters.cache_clear()

@@ -118,7 +118,33 @@ def folding_characters() -> tuple[str, ...]:
 
     A character counts when NFKC folds it to a single host character, to digits and dots only (`⒈`),
     or to a string that occurs in one of the literal needles (so `™` -> `tm` does not count).
+
+    Reading every code point takes about 0.15 s, so the result is kept in the user's cache, under a name
+    derived from everything it depends on (the Unicode version, the needles, the ignored code points and dots,
+    and this computation's own code); a cache that cannot be read or written is only a lost shortcut.
     """
+    inputs = (unicodedata.unidata_version, literal_needles(), sorted(IGNORED_CODEPOINTS), sorted(UNICODE_DOTS),
+              sorted(_HOST_CHARS), _folding_characters.__code__.co_code, _folding_characters.__code__.co_consts)
+    cached = _cache_dir() / f"folding-{hashlib.sha256(repr(inputs).encode()).hexdigest()[:32]}.txt"
+    try:
+        text = cached.read_text(encoding="utf-8")
+        if text.endswith("\n"):  # (written whole: see below)
+            return tuple(text[:-1])
+    except (OSError, UnicodeDecodeError):
+        pass
+    chars = _folding_characters()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text("".join(chars) + "\n", encoding="utf-8")
+        os.replace(temporary, cached)
+    except (OSError, UnicodeError):
+        pass
+    return chars
+
+
+def _folding_characters() -> tuple[str, ...]:
+    """:func:`folding_characters`, computed."""
     words = literal_needles()
     chars: set[str] = {chr(c) for c in IGNORED_CODEPOINTS} | {chr(c) for c in UNICODE_DOTS}
     for code in range(0x80, 0x30000):
