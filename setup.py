@@ -8,7 +8,7 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("imds_detect._audit_tiles", ["src/imds_detect/native/audit_tiles.c"], optional=True,
-                  extra_compile_args=["-O2"]),
+        Extension("imds_detect._audit_tiles", ["src/imds_detect/native/audit_tiles.c"], optional=True),
+        Extension("imds_detect._numeric_tokens", ["src/imds_detect/native/numeric_tokens.c"], optional=True),
     ],
 )

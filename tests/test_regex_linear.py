@@ -558,6 +558,14 @@ def _re_group(patterns: tuple[bytes, ...]) -> re.Pattern[bytes]:
     return re.compile(b"|".join(map(for_re, patterns)), re.IGNORECASE | re.MULTILINE)
 
 
+_NATIVE_PREFILTER = Prefilter(("ProcessCommandLine",))
+
+
+def _native_plan(data: bytes) -> object:
+    """The JSON prefilter's plan (with the C numeric pass when it is built)."""
+    return _NATIVE_PREFILTER.plan(data)
+
+
 # Patterns fixed in place, each on the input that made it super-linear.
 PATTERN_CASES: dict[str, tuple[Callable[[Any], object], Callable[[int], Any], int]] = {
     "mde._OBJECT_START": (lambda data: mde._OBJECT_START.search(data), _line(b" ", b"\n", b"x"), 1000),
@@ -570,6 +578,10 @@ PATTERN_CASES: dict[str, tuple[Callable[[Any], object], Callable[[int], Any], in
     "auditd_tiles.tiles (unclosed events)": (lambda data: tiles(data, len(data)), lambda n: (
         b"type=SYSCALL msg=audit(1.001:5): arch=c000003e syscall=42 x\n" + b"type=PATH msg=audit(1.001:5): x\n" * n)
         * 4, 2000),
+    "numeric_native (many parts)": (lambda data: _native_plan(data), _line(b"1.", b'{"ProcessCommandLine":" ', b" \n"),
+                                    4000),
+    "numeric_native (long runs)": (lambda data: _native_plan(data), _line(b"0", b'{"ProcessCommandLine":" 0x', b"\n"),
+                                   4000),
     "auditd_tiles.regex_tiles": (lambda data: regex_tiles(data, len(data)),
                                  lambda n: (b"type=SYSCALL msg=audit(1.001:5): arch=c000003e syscall=42 x\n"
                                             b"type=SOCKADDR msg=audit(1.001:5): saddr=" + b"A" * n + b"\n"), 4000),

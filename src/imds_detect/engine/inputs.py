@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from .interrupt import check as check_stop
+from .lines import read_into
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -146,9 +147,7 @@ class Prefixed(io.RawIOBase):
             view[:count] = self._prefix[:count]
             self._prefix = self._prefix[count:]
             return count
-        data = self._tail.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        return read_into(self._tail, view)
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:

@@ -25,31 +25,54 @@ OVERSIZED = Oversized()
 
 def blocks(stream: BinaryIO, size: int, limit: int | None = None) -> Iterator[bytes | Oversized]:
     """Blocks of about `size` bytes that end at a line boundary (the last one may not). A line that grows past
-    `limit` bytes without a newline is not kept: it is passed over and given as one `Oversized`."""
-    remainder = b""
-    discarding = False
+    `limit` bytes without a newline is not kept: it is passed over and given as one `Oversized`.
+
+    Reads go into one reused buffer, after the line begun in the previous read, and each block is copied out of
+    it once (joining and cutting bytes objects copied every block twice, into fresh memory).
+    """
+    buffer = bytearray(size)
+    have = 0  # bytes at the front of `buffer`: a line begun in the previous read (no newline in them)
+    discarding = False  # passing over the rest of an over-long line
     while True:
-        chunk = stream.read(size)
-        if not chunk:
+        if len(buffer) < have + size:
+            buffer.extend(bytes(have + size - len(buffer)))
+        with memoryview(buffer) as view:
+            got = read_into(stream, view[have: have + size])
+        if not got:
             if discarding:
                 yield OVERSIZED
-            elif remainder:
-                yield remainder
+            elif have:
+                yield bytes(buffer[:have])
             return
-        if discarding:
-            newline = chunk.find(b"\n")
+        end = have + got
+        if discarding:  # (nothing is kept while discarding: have == 0)
+            newline = buffer.find(b"\n", 0, end)
             if newline < 0:
                 continue
             yield OVERSIZED
             discarding = False
-            chunk = chunk[newline + 1:]
-        block = remainder + chunk
-        cut = block.rfind(b"\n") + 1
-        remainder = block[cut:]
-        if limit is not None and len(remainder) > limit:
-            remainder, discarding = b"", True
+            buffer[: end - newline - 1] = buffer[newline + 1: end]
+            end -= newline + 1
+        cut = buffer.rfind(b"\n", 0, end) + 1
         if cut:
-            yield block[:cut]
+            with memoryview(buffer) as view:
+                block = bytes(view[:cut])
+            yield block
+        have = end - cut
+        if limit is not None and have > limit:
+            have, discarding = 0, True
+        elif have:
+            buffer[:have] = buffer[cut:end]
+
+
+def read_into(stream: BinaryIO, view: memoryview) -> int:
+    """Read up to ``len(view)`` bytes of `stream` into `view` (``readinto`` when the stream has it); the count."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return readinto(view) or 0
+    data = stream.read(len(view))
+    view[: len(data)] = data
+    return len(data)
 
 
 def may_hold_long_lines(block: bytes, limit: int, end: int | None = None) -> bool:

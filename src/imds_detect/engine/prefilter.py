@@ -33,6 +33,7 @@ from ..knowledge.indicators import (
     token_names_metadata,
 )
 from ..limits import active as active_limits
+from .numeric_native import json_numeric_tokens
 
 STRONG, NUMERIC, SUSPECT, BLANK, PERCENT = 0, 1, 2, 3, 4
 _LINE_BREAKS_TO_SPACE = bytes.maketrans(b"\r\n", b"  ")
@@ -99,8 +100,12 @@ class Prefilter:
     def __init__(self, free_text_keys: tuple[str, ...] = (),
                  record_edges: tuple[bytes | None, bytes | None] | None = None,
                  use_hyperscan: bool = True, numeric_after: bytes | None = None,
-                 decode_percent: bool = False) -> None:
-        numeric = (_json_numeric_patterns(free_text_keys) if numeric_after is None
+                 decode_percent: bool = False, use_numeric_native: bool = True) -> None:
+        # JSON free text: the C pass when built (see numeric_native), else the numeric patterns.
+        self._numeric_tokens = (json_numeric_tokens(free_text_keys) if numeric_after is None and use_numeric_native
+                                else None)
+        numeric = (() if self._numeric_tokens is not None
+                   else _json_numeric_patterns(free_text_keys) if numeric_after is None
                    else _prefixed_numeric_patterns(numeric_after))
         strong = strong_patterns()
         percent: tuple[bytes, ...] = ()
@@ -120,7 +125,10 @@ class Prefilter:
         current_end = -1  # end of the last selected line
         pending: tuple[int, int] | None = None  # a line seen so far only with percent escapes
         token_end = -1  # end of the last numeric token read (see numeric_token)
-        for group, end_offset in sorted(self.patterns.matches(block), key=lambda hit: hit[1]):
+        matches = self.patterns.matches(block)
+        if self._numeric_tokens is not None:
+            matches.extend((NUMERIC, end) for end in self._numeric_tokens.ends(block))
+        for group, end_offset in sorted(matches, key=lambda hit: hit[1]):
             if group == BLANK:
                 if not blank_ends or blank_ends[-1] != end_offset:
                     blank_ends.append(end_offset)

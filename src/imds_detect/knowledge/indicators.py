@@ -67,17 +67,22 @@ def _shortest_part_lengths(address: ipaddress.IPv4Address) -> list[list[int]]:
     return forms
 
 
-def numeric_patterns() -> tuple[bytes, ...]:
-    """Digit-shape patterns covering every decimal/octal inet_aton spelling of each metadata IPv4."""
-    patterns: set[bytes] = set()
+@lru_cache(maxsize=1)
+def numeric_shapes() -> tuple[tuple[int, ...], ...]:
+    """The minimum digit-run length of each dot-separated part, per shape (see :func:`numeric_patterns`)."""
+    shapes: set[tuple[int, ...]] = set()
     for info in ADDRESSES:
         address = ipaddress.ip_address(info.address)
-        if not isinstance(address, ipaddress.IPv4Address) or not info.address_alone:
-            continue
-        for lengths in _shortest_part_lengths(address):
-            # A non-digit must follow, so each digit run ends in one match, not one per digit.
-            patterns.add(rb"\.".join(b"[0-9]{%d,}" % length for length in lengths) + b"[^0-9]")
-    return tuple(sorted(patterns))
+        if isinstance(address, ipaddress.IPv4Address) and info.address_alone:
+            shapes |= {tuple(lengths) for lengths in _shortest_part_lengths(address)}
+    return tuple(sorted(shapes))
+
+
+def numeric_patterns() -> tuple[bytes, ...]:
+    """Digit-shape patterns covering every decimal/octal inet_aton spelling of each metadata IPv4."""
+    # A non-digit must follow, so each digit run ends in one match, not one per digit.
+    return tuple(sorted({rb"\.".join(b"[0-9]{%d,}" % length for length in lengths) + b"[^0-9]"
+                         for lengths in numeric_shapes()}))
 
 
 @lru_cache(maxsize=1)
@@ -207,7 +212,7 @@ def strong_patterns() -> tuple[bytes, ...]:
 # non-ASCII host spelling is caught by the folding patterns).
 _NUMERIC_TOKEN = re.compile(rb"(?<![0-9A-Za-z.])[0-9][0-9A-Za-z.]*")
 _TOKEN_CHARS = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.")
-_METADATA_IPV4 = frozenset(
+METADATA_IPV4 = frozenset(
     int(ipaddress.IPv4Address(info.address)) for info in ADDRESSES
     if info.address_alone and isinstance(ipaddress.ip_address(info.address), ipaddress.IPv4Address)
 )
@@ -222,8 +227,8 @@ def token_names_metadata(token: bytes) -> bool:
     """
     parts = token.decode("ascii").strip(".").split(".")
     if len(parts) <= 4:
-        return ipv4_value(".".join(parts)) in _METADATA_IPV4
-    return any(ipv4_value(".".join(parts[i:i + size])) in _METADATA_IPV4
+        return ipv4_value(".".join(parts)) in METADATA_IPV4
+    return any(ipv4_value(".".join(parts[i:i + size])) in METADATA_IPV4
                for size in range(1, 5) for i in range(len(parts) - size + 1))
 
 

@@ -1,0 +1,318 @@
+/*
+ * imds_detect._numeric_tokens: the prefilter's numeric-shape pass for JSON lines, in C.
+ *
+ * ends(block, keys, shapes, addresses) -> list of end offsets, ascending.
+ *
+ * It stands for the numeric group of `engine.prefilter._json_numeric_patterns(keys)` followed by the token check
+ * that `Prefilter.plan` makes on each match: a token (a maximal run of ASCII letters, digits and dots) that starts
+ * with a digit counts when
+ *   - the byte before it is not one of `"0-9A-Za-z._-` (free text), or is a quote escaped by a backslash, or the
+ *     token starts the string value of one of `keys` (`"Key":"...`, `\"Key\":\"...`, caseless key, blanks around
+ *     the colon), and
+ *   - one of `shapes` (tuples of minimum digit-run lengths, one per dot-separated part) matches its first parts,
+ *     the last of them followed by a byte that is not a digit, and
+ *   - the token reads as one of `addresses` (32-bit integers) with inet_aton's rules and wrapping, as
+ *     `knowledge.indicators.token_names_metadata` reads it (trailing dots dropped; with more than four parts,
+ *     every run of one to four consecutive parts).
+ * The offset given for such a token is the end of the first shape match (the byte after the boundary), as the
+ * pattern match ends there. Tests compare this with the pattern path on generated and hostile blocks.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_SHAPES 64
+#define MAX_PARTS 4
+#define MAX_KEYS 64
+#define MAX_ADDRESSES 64
+#define MAX_PART_CHARS 256 /* knowledge.hosts.MAX_PART_CHARS: a longer part is no number */
+
+static unsigned char token_char[256], is_digit[256], blank[256], hexdigit[256];
+
+static void init_tables(void) {
+    for (int c = 0; c < 256; c++) {
+        is_digit[c] = c >= '0' && c <= '9';
+        token_char[c] = is_digit[c] || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.';
+        blank[c] = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+        hexdigit[c] = is_digit[c] || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    }
+}
+
+typedef struct {
+    int parts;
+    Py_ssize_t min[MAX_PARTS];
+} Shape;
+
+typedef struct {
+    const unsigned char *text;
+    Py_ssize_t len;
+} Key;
+
+typedef struct {
+    Shape shapes[MAX_SHAPES];
+    int shape_count;
+    Key keys[MAX_KEYS];
+    int key_count;
+    uint32_t addresses[MAX_ADDRESSES];
+    int address_count;
+} Config;
+
+/* One inet_aton part [at, at + n): its value modulo 2^32 in `value`; 0 when it is no number. */
+static int part_value(const unsigned char *b, Py_ssize_t at, Py_ssize_t n, uint64_t *value) {
+    uint64_t v = 0;
+    if (n == 0 || n > MAX_PART_CHARS) return 0;
+    if (n >= 2 && b[at] == '0' && (b[at + 1] == 'x' || b[at + 1] == 'X')) {
+        for (Py_ssize_t i = at + 2; i < at + n; i++) {
+            unsigned char c = b[i];
+            if (!hexdigit[c]) return 0;
+            int d = is_digit[c] ? c - '0' : (c | 0x20) - 'a' + 10;
+            v = ((v << 4) | (uint64_t)d) & 0xFFFFFFFFu;
+        }
+    } else if (n > 1 && b[at] == '0') {
+        for (Py_ssize_t i = at; i < at + n; i++) {
+            if (b[i] < '0' || b[i] > '7') return 0;
+            v = ((v << 3) | (uint64_t)(b[i] - '0')) & 0xFFFFFFFFu;
+        }
+    } else {
+        for (Py_ssize_t i = at; i < at + n; i++) {
+            if (!is_digit[b[i]]) return 0;
+            v = (v * 10 + (uint64_t)(b[i] - '0')) & 0xFFFFFFFFu;
+        }
+    }
+    *value = v;
+    return 1;
+}
+
+/* inet_aton of the parts first..first+count-1 (starts and lengths), wrapped as knowledge.hosts reads it. */
+static int ipv4_of(const unsigned char *b, const Py_ssize_t *starts, const Py_ssize_t *lengths, int first, int count,
+                   uint32_t *out) {
+    uint64_t result = 0, value;
+    for (int index = 0; index < count; index++) {
+        if (!part_value(b, starts[first + index], lengths[first + index], &value)) return 0;
+        if (index < count - 1) {
+            result |= (value % 256) << (24 - 8 * index);
+        } else {
+            int last_bits = 8 * (5 - count);
+            result |= last_bits >= 32 ? value : value % ((uint64_t)1 << last_bits);
+        }
+    }
+    *out = (uint32_t)result;
+    return 1;
+}
+
+static int is_metadata(const Config *config, uint32_t value) {
+    for (int i = 0; i < config->address_count; i++)
+        if (config->addresses[i] == value) return 1;
+    return 0;
+}
+
+/* Whether the token [start, stop) names a metadata address (see the module comment). */
+static int token_names_metadata(const Config *config, const unsigned char *b, Py_ssize_t start, Py_ssize_t stop) {
+    while (stop > start && b[stop - 1] == '.') stop--;
+    while (start < stop && b[start] == '.') start++;
+    /* the parts: at most 4 are read at once, but the token may have more (runs of 1..4 are then tried) */
+    Py_ssize_t starts[MAX_PARTS * 2], lengths[MAX_PARTS * 2];
+    Py_ssize_t total = 1;
+    for (Py_ssize_t i = start; i < stop; i++) total += b[i] == '.';
+    if (total <= MAX_PARTS) {
+        int n = 0;
+        Py_ssize_t at = start;
+        for (Py_ssize_t i = start; i <= stop; i++) {
+            if (i == stop || b[i] == '.') {
+                starts[n] = at;
+                lengths[n] = i - at;
+                n++;
+                at = i + 1;
+            }
+        }
+        uint32_t value;
+        return ipv4_of(b, starts, lengths, 0, n, &value) && is_metadata(config, value);
+    }
+    /* a sliding window of the last 4 parts: every run of 1..4 consecutive parts ends at some part */
+    int n = 0;
+    Py_ssize_t at = start;
+    for (Py_ssize_t i = start; i <= stop; i++) {
+        if (i != stop && b[i] != '.') continue;
+        if (n == MAX_PARTS) {
+            memmove(starts, starts + 1, sizeof(Py_ssize_t) * (MAX_PARTS - 1));
+            memmove(lengths, lengths + 1, sizeof(Py_ssize_t) * (MAX_PARTS - 1));
+            n--;
+        }
+        starts[n] = at;
+        lengths[n] = i - at;
+        n++;
+        at = i + 1;
+        for (int size = 1; size <= n; size++) { /* the runs that end with the part just read */
+            uint32_t value;
+            if (ipv4_of(b, starts, lengths, n - size, size, &value) && is_metadata(config, value)) return 1;
+        }
+    }
+    return 0;
+}
+
+/* The end of the first shape match at token start `i` (the byte after the boundary), or -1. */
+static Py_ssize_t shape_end(const Config *config, const unsigned char *b, Py_ssize_t len, Py_ssize_t i) {
+    Py_ssize_t runs[MAX_PARTS], ends[MAX_PARTS]; /* digit runs of the first parts and where each ends */
+    int parts = 0;
+    Py_ssize_t at = i;
+    while (parts < MAX_PARTS) {
+        Py_ssize_t j = at;
+        while (j < len && is_digit[b[j]]) j++;
+        runs[parts] = j - at;
+        ends[parts] = j;
+        parts++;
+        if (j - at == 0 || j >= len || b[j] != '.') break;
+        at = j + 1;
+    }
+    Py_ssize_t best = -1;
+    for (int s = 0; s < config->shape_count; s++) {
+        const Shape *shape = &config->shapes[s];
+        if (shape->parts > parts) continue;
+        int ok = 1;
+        for (int p = 0; p < shape->parts && ok; p++) {
+            if (runs[p] < shape->min[p]) ok = 0;
+            /* parts before the last are followed by a dot (true for every part read but the last one read) */
+            if (p < shape->parts - 1 && p == parts - 1) ok = 0;
+        }
+        Py_ssize_t last = ends[shape->parts - 1];
+        if (!ok || last >= len) continue; /* the boundary byte is needed (a non-digit, as the run is maximal) */
+        if (best < 0 || last + 1 < best) best = last + 1;
+    }
+    return best;
+}
+
+static int caseless_equal(const unsigned char *a, const unsigned char *b, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x |= 0x20;
+        if (y >= 'A' && y <= 'Z') y |= 0x20;
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+/* Whether the token at `i` (after a quote at i - 1) starts the value of a free-text key:
+   `\\?"(?:keys)\\?"\s*:\s*\\?"` ends at i. */
+static int after_key(const Config *config, const unsigned char *b, Py_ssize_t i) {
+    Py_ssize_t j = i - 1; /* the opening quote of the value */
+    if (j < 0 || b[j] != '"') return 0;
+    j--;
+    if (j >= 0 && b[j] == '\\') j--;
+    while (j >= 0 && blank[b[j]]) j--;
+    if (j < 0 || b[j] != ':') return 0;
+    j--;
+    while (j >= 0 && blank[b[j]]) j--;
+    if (j < 0 || b[j] != '"') return 0; /* the key's closing quote */
+    j--;
+    if (j >= 0 && b[j] == '\\') j--;
+    Py_ssize_t key_end = j + 1;
+    for (int k = 0; k < config->key_count; k++) {
+        Py_ssize_t n = config->keys[k].len, key_start = key_end - n;
+        if (key_start >= 1 && b[key_start - 1] == '"' && caseless_equal(b + key_start, config->keys[k].text, n))
+            return 1;
+    }
+    return 0;
+}
+
+/* The context before a token start `i`: free text, an escaped quote, or a free-text key's value. */
+static int context_counts(const Config *config, const unsigned char *b, Py_ssize_t i) {
+    if (i == 0) return 0;
+    unsigned char before = b[i - 1];
+    if (before == '"') return (i >= 2 && b[i - 2] == '\\') || after_key(config, b, i);
+    return !(token_char[before] || before == '_' || before == '-');
+}
+
+static int read_config(PyObject *keys, PyObject *shapes, PyObject *addresses, Config *config) {
+    if (!PyTuple_Check(keys) || !PyTuple_Check(shapes) || !PyTuple_Check(addresses)) {
+        PyErr_SetString(PyExc_TypeError, "keys, shapes and addresses must be tuples");
+        return 0;
+    }
+    if (PyTuple_GET_SIZE(keys) > MAX_KEYS || PyTuple_GET_SIZE(shapes) > MAX_SHAPES ||
+        PyTuple_GET_SIZE(addresses) > MAX_ADDRESSES) {
+        PyErr_SetString(PyExc_ValueError, "too many keys, shapes or addresses");
+        return 0;
+    }
+    config->key_count = (int)PyTuple_GET_SIZE(keys);
+    for (int k = 0; k < config->key_count; k++) {
+        PyObject *key = PyTuple_GET_ITEM(keys, k);
+        if (!PyBytes_Check(key)) {
+            PyErr_SetString(PyExc_TypeError, "keys must be bytes");
+            return 0;
+        }
+        config->keys[k].text = (const unsigned char *)PyBytes_AS_STRING(key);
+        config->keys[k].len = PyBytes_GET_SIZE(key);
+    }
+    config->shape_count = (int)PyTuple_GET_SIZE(shapes);
+    for (int s = 0; s < config->shape_count; s++) {
+        PyObject *shape = PyTuple_GET_ITEM(shapes, s);
+        if (!PyTuple_Check(shape) || PyTuple_GET_SIZE(shape) < 1 || PyTuple_GET_SIZE(shape) > MAX_PARTS) {
+            PyErr_SetString(PyExc_ValueError, "a shape is a tuple of 1 to 4 minimum part lengths");
+            return 0;
+        }
+        config->shapes[s].parts = (int)PyTuple_GET_SIZE(shape);
+        for (int p = 0; p < config->shapes[s].parts; p++) {
+            Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, p));
+            if (n < 1) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "part lengths are at least 1");
+                return 0;
+            }
+            config->shapes[s].min[p] = n;
+        }
+    }
+    config->address_count = (int)PyTuple_GET_SIZE(addresses);
+    for (int a = 0; a < config->address_count; a++) {
+        unsigned long value = PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addresses, a));
+        if (PyErr_Occurred() || value > 0xFFFFFFFFul) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "addresses are 32-bit integers");
+            return 0;
+        }
+        config->addresses[a] = (uint32_t)value;
+    }
+    return 1;
+}
+
+static PyObject *ends(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    PyObject *keys, *shapes, *addresses;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*OOO", &view, &keys, &shapes, &addresses)) return NULL;
+    Config config;
+    if (!read_config(keys, shapes, addresses, &config)) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t len = view.len;
+    PyObject *found = PyList_New(0);
+    Py_ssize_t i = 0;
+    while (found != NULL && i < len) {
+        if (!token_char[b[i]]) { /* the common case: skip to the next token */
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        while (i < len && token_char[b[i]]) i++; /* i: the token's end */
+        if (!is_digit[b[start]] || !context_counts(&config, b, start)) continue;
+        Py_ssize_t end = shape_end(&config, b, len, start);
+        if (end < 0 || !token_names_metadata(&config, b, start, i)) continue;
+        PyObject *offset = PyLong_FromSsize_t(end);
+        if (offset == NULL || PyList_Append(found, offset) < 0) Py_CLEAR(found);
+        Py_XDECREF(offset);
+    }
+    PyBuffer_Release(&view);
+    return found;
+}
+
+static PyMethodDef methods[] = {
+    {"ends", ends, METH_VARARGS,
+     "ends(block, keys, shapes, addresses) -> end offsets of numeric tokens that name a metadata address."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_numeric_tokens",
+                                    "The prefilter's numeric-shape pass for JSON lines, in C.", -1, methods};
+
+PyMODINIT_FUNC PyInit__numeric_tokens(void) {
+    init_tables();
+    return PyModule_Create(&module);
+}
