@@ -365,15 +365,16 @@ def package_version() -> str:
 
 
 def accelerators() -> str:
-    """Which optional native parts this Python imports (the default --imds-cmd runs with the same Python)."""
+    """Which optional native parts this Python uses (the default --imds-cmd runs with the same Python)."""
     try:
+        from imds_detect.engine.native import report
         from imds_detect.knowledge.indicators import _shape_gate
-        from imds_detect.sources.auditd_tiles import ENGINE
 
         prefilter = _shape_gate().engine
+        built = ", ".join(f"{name} {'yes' if used else 'NO'}" for name, used in report().items())
     except Exception as error:  # another checkout under --imds-cmd, or an old one
         return f"unknown ({error.__class__.__name__})"
-    return f"prefilter patterns: {prefilter}; audit log tiler: {ENGINE}"
+    return f"prefilter patterns: {prefilter}; C extensions: {built}"
 
 
 def alert_records(path: Path, key: str = "record") -> tuple[int, list[int], int]:

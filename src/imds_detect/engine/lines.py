@@ -8,11 +8,13 @@ stay exact and the reader reports it (file and line) instead of parsing it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["OVERSIZED", "Oversized", "blocks", "bounded", "may_hold_long_lines"]
+from .native import native_function
+
+__all__ = ["OVERSIZED", "Oversized", "blocks", "bounded", "may_hold_long_lines", "newlines_before"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +105,19 @@ def bounded(pieces: Iterable[bytes | Oversized], limit: int) -> Iterator[bytes |
             position = stop + 1
         if start < len(block):
             yield block[start:]
+
+
+def _newlines_before(block: bytes, offsets: list[int]) -> tuple[list[int], int]:
+    """The number of newlines in ``block[:offset]`` for each of the ascending `offsets`, and in the whole block."""
+    counts: list[int] = []
+    count = previous = 0
+    for offset in offsets:
+        count += block.count(b"\n", previous, offset)
+        previous = offset
+        counts.append(count)
+    return counts, count + block.count(b"\n", previous)
+
+
+# (the C version - ``imds_detect._line_numbers`` - jumps from newline to newline with memchr)
+newlines_before: Callable[[bytes, list[int]], tuple[list[int], int]] = (
+    native_function("_line_numbers", "newlines_before") or _newlines_before)

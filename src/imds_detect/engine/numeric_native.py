@@ -10,24 +10,13 @@ end offsets of those that name a metadata address: the matches :meth:`.prefilter
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from ..knowledge.indicators import METADATA_IPV4, numeric_shapes
+from .native import native_function
 
-
-def _native() -> Callable[..., list[int]] | None:
-    if os.environ.get("IMDS_DETECT_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    try:
-        from .._numeric_tokens import ends  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return ends  # type: ignore[no-any-return,unused-ignore]
-
-
-NATIVE_ENDS = _native()
+NATIVE_ENDS: Callable[..., list[int]] | None = native_function("_numeric_tokens", "ends")
 
 
 class JsonNumericTokens:

@@ -30,7 +30,7 @@ from .follow import POLL_SECONDS, FollowStream
 from .inputs import GZIP_MAGIC, HEAD_SIZE, UTF8_BOM, InputFile, discover, read_error
 from .interrupt import ScanInterrupted, interruptible
 from .interrupt import check as check_stop
-from .lines import Oversized, bounded
+from .lines import Oversized, bounded, newlines_before
 from .lines import blocks as line_blocks
 from .prefilter import BlockPlan, Prefilter, for_adapter
 from .summary import FileReport, Summary
@@ -270,17 +270,15 @@ class Scanner:
             plan = prefilter.plan(block) if prefilter is not None else _plan_all(block)
             if not block.endswith(b"\n"):  # the file's last line, maybe cut short: parsed, to be reported if so
                 plan = _with_last_line(block, plan)
-            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+            before, newlines = newlines_before(block, [start for start, _ in plan.spans])
+            lines = newlines + (0 if block.endswith(b"\n") else 1)
             self.summary.records += lines - len(plan.blank_ends)
             parsed = 0
-            counted_to = counted_lines = 0  # incremental, so candidates cost O(block) in all
-            for start, end in plan.spans:
+            for (start, end), counted_lines in zip(plan.spans, before, strict=True):
                 line = block[start:end].removesuffix(b"\r")  # a line of only CRs is the adapter's to report
                 if not line:
                     continue
                 parsed += 1
-                counted_lines += block.count(b"\n", counted_to, start)
-                counted_to = start
                 blanks_before = bisect.bisect_right(plan.blank_ends, start)
                 event = adapter.parse_line(line, name, line_number + counted_lines,
                                            record + counted_lines - blanks_before, self._on_skip)

@@ -25,11 +25,11 @@ no piece: the reader passes over them.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import Any
 
+from ..engine.native import native_function
 from .auditd_events import SAFE_VALUE
 
 Piece = tuple[Any, ...]
@@ -86,16 +86,6 @@ def regex_tiles(block: bytes, end: int) -> tuple[list[Piece], int]:
     return pieces, line + block.count(b"\n", counted_to, end)
 
 
-def _native() -> Callable[[bytes, int], tuple[list[Piece], int]] | None:
-    if os.environ.get("IMDS_DETECT_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    try:
-        from .._audit_tiles import tiles as native_tiles  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    return native_tiles  # type: ignore[no-any-return,unused-ignore]
-
-
-NATIVE_TILES = _native()
+NATIVE_TILES: Callable[[bytes, int], tuple[list[Piece], int]] | None = native_function("_audit_tiles", "tiles")
 tiles: Callable[[bytes, int], Any] = NATIVE_TILES or regex_tiles
 ENGINE = "C" if NATIVE_TILES is not None else "regex"
