@@ -108,7 +108,7 @@ class Measurement:
     skipped: str = ""  # reason when not run (n/a)
     runs: int = 0
     timed_out: bool = False
-    role: str = ""  # jobs1, jobs0, noprefilter, rg_f: the rows the targets are computed from
+    role: str = ""  # jobs1, jobs0, noprefilter, purepython, rg_f: the rows the targets are computed from
     alerts_path: Path | None = None  # imds-detect rows: where the alerts of the last run were written
     result: str = ""  # imds-detect rows: the alert count of the last run
 
@@ -355,6 +355,9 @@ def cpu_model() -> str:
     return platform.processor() or "?"
 
 
+PURE_PYTHON = "IMDS_DETECT_PURE_PYTHON"  # imds_detect.engine.native.SWITCH: the C extensions off
+
+
 def package_version() -> str:
     try:
         from importlib.metadata import version
@@ -485,9 +488,10 @@ def build_commands(
     fmt = ["--format", "auditd"] if kind == "auditd" else []
     stem = Path(fname).name
 
-    def scan(role: str, label: str, extra: list[str], skipped: str = "") -> Measurement:
+    def scan(role: str, label: str, extra: list[str], skipped: str = "", env: Sequence[str] = ()) -> Measurement:
         alerts = alerts_dir / f"{stem}.{role}.alerts.jsonl"
-        argv = [*imds, "scan", fname, *fmt, "--output", "jsonl", "-o", str(alerts), *extra]
+        argv = [*(["env", *env] if env else []), *imds, "scan", fname, *fmt, "--output", "jsonl", "-o", str(alerts),
+                *extra]
         return Measurement(label, argv, role=role, alerts_path=alerts, skipped=skipped)
 
     results = [
@@ -503,6 +507,12 @@ def build_commands(
             "imds-detect scan --jobs 1 --no-prefilter",
             [*(["--jobs", "1"] if has_jobs else []), "--no-prefilter"],
             "" if has_no_prefilter else "flag not accepted",
+        ),
+        scan(
+            "purepython",
+            "imds-detect scan --jobs 1, pure Python",
+            ["--jobs", "1"] if has_jobs else [],
+            env=[f"{PURE_PYTHON}=1"],
         ),
     ]
 
@@ -632,6 +642,17 @@ def evaluate_targets(
         else:
             verdict = _verdict(ratio >= SPEEDUP_ALL_CORES)
             targets.append(Target(text, verdict, f"{ratio:.2f}x", "jobs0", f"{ratio:.2f}x {verdict}"))
+
+    # What the C extensions bring: --jobs 1 with them vs without (IMDS_DETECT_PURE_PYTHON=1).
+    pure = by_role.get("purepython")
+    mbps_pure = pure.mbps(size) if pure else None
+    text = f"C extensions (--jobs 1 vs the same with {PURE_PYTHON}=1)"
+    if mbps1 is None or mbps_pure is None:
+        targets.append(Target(text, "info", missing(j1 if mbps1 is None else pure), "purepython"))
+    else:
+        ratio = mbps1 / mbps_pure
+        targets.append(Target(text, "info", f"{mbps1:,.0f} vs {mbps_pure:,.0f} MB/s = {ratio:.2f}x", "purepython",
+                              f"C extensions {ratio:.2f}x"))
 
     # Flat memory: peak RSS of --jobs 1 on the whole file vs on its first 10%.
     text = f"peak RSS flat (--jobs 1: whole file <= first 10% + {rss_slack_mb:.0f} MB)"
@@ -901,7 +922,7 @@ def run_input(args: argparse.Namespace, kind: str) -> bool:
         else:
             print_defender_alerts(data, j1, j1.alerts_path or Path(os.devnull))
         reference = alerts_lines(j1.alerts_path) if j1.ok else None
-        for role in ("jobs0", "noprefilter"):
+        for role in ("jobs0", "noprefilter", "purepython"):
             other = by_role.get(role)
             if reference is None or other is None or not other.ok:
                 continue
