@@ -187,3 +187,15 @@ def test_scans_with_and_without_the_extension_agree(tmp_path: Path) -> None:
         outputs.append((result.stdout, result.stderr))
     assert outputs[0] == outputs[1]
     assert outputs[0][0].count("\n") >= 10
+
+
+@pytest.mark.parametrize("uri", ["/fetch?url=http://169.254.170.0000%32./", "/f?u=http%3A%2F%2F2852039166%2F",
+                                 "/f?u=%32852039166", "/x?h=169.254.169.254"])
+def test_percent_decoded_lines_keep_their_numeric_check(uri: str) -> None:
+    """JSON lines whose only host is percent-encoded (Zeek http.log): with the C pass, the decoded line is still
+    checked for numeric shapes (a regression caught by CI's derandomised weblog property test)."""
+    keys = ("host", "uri", "query")
+    line = ('{"ts": 1.5, "id.orig_h": "198.51.100.7", "host": "shop.example", "uri": "' + uri + '"}\n').encode()
+    with_c = Prefilter(keys, decode_percent=True)
+    without = Prefilter(keys, decode_percent=True, use_numeric_native=False)
+    assert with_c.plan(line).spans == without.plan(line).spans == [(0, len(line) - 1)]

@@ -104,18 +104,19 @@ class Prefilter:
         # JSON free text: the C pass when built (see numeric_native), else the numeric patterns.
         self._numeric_tokens = (json_numeric_tokens(free_text_keys) if numeric_after is None and use_numeric_native
                                 else None)
-        numeric = (() if self._numeric_tokens is not None
-                   else _json_numeric_patterns(free_text_keys) if numeric_after is None
+        numeric = (_json_numeric_patterns(free_text_keys) if numeric_after is None
                    else _prefixed_numeric_patterns(numeric_after))
         strong = strong_patterns()
         percent: tuple[bytes, ...] = ()
         if decode_percent:
             strong = tuple(pattern for pattern in strong if pattern != PERCENT_ESCAPE)
             percent = (PERCENT_ESCAPE,)
-        groups = (strong, numeric, (*_edge_patterns(record_edges), *CONTROL_PATTERNS), BLANK_PATTERNS, percent)
+        groups = (strong, () if self._numeric_tokens is not None else numeric,
+                  (*_edge_patterns(record_edges), *CONTROL_PATTERNS), BLANK_PATTERNS, percent)
         self.patterns = PatternSet(groups, use_hyperscan)
         self.engine = self.patterns.engine
-        # What a percent-decoded line is checked with: the strong and numeric groups only.
+        # What a percent-decoded line is checked with: the strong and numeric groups only (the numeric patterns
+        # even with the C pass: decoded lines are few).
         self._decoded = PatternSet((strong, numeric), use_hyperscan) if decode_percent else None
 
     def plan(self, block: bytes) -> BlockPlan:
