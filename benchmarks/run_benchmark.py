@@ -355,7 +355,7 @@ def cpu_model() -> str:
     return platform.processor() or "?"
 
 
-PURE_PYTHON = "IMDS_DETECT_PURE_PYTHON"  # imds_detect.engine.native.SWITCH: the C extensions off
+PURE_PYTHON = "IMDS_DETECT_PURE_PYTHON"  # imds_detect.accelerators.SWITCH: the C extensions off
 
 
 def package_version() -> str:
@@ -370,7 +370,7 @@ def package_version() -> str:
 def accelerators() -> str:
     """Which optional native parts this Python uses (the default --imds-cmd runs with the same Python)."""
     try:
-        from imds_detect.engine.native import report
+        from imds_detect.accelerators import report
         from imds_detect.knowledge.indicators import _shape_gate
 
         prefilter = _shape_gate().engine

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imds_detect.engine import lines, native
+from imds_detect import accelerators as native
+from imds_detect.engine import lines
 
 NATIVE_COUNT = native.native_function("_line_numbers", "newlines_before")
 needs_native = pytest.mark.skipif(NATIVE_COUNT is None, reason="imds_detect._line_numbers is not built")
@@ -27,7 +28,7 @@ def test_ci_builds_every_accelerator() -> None:
 
 
 def test_switch_turns_every_accelerator_off() -> None:
-    code = "import json; from imds_detect.engine import native; print(json.dumps(native.report()))"
+    code = "import json; from imds_detect import accelerators as native; print(json.dumps(native.report()))"
     for value, expected in (("1", False), ("0", None), ("", None)):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                 env={**os.environ, native.SWITCH: value})

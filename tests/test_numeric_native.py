@@ -21,6 +21,7 @@ from test_hosts import METADATA_V4, inet_aton_spelling
 
 from imds_detect.engine import numeric_native
 from imds_detect.engine.prefilter import NUMERIC, Prefilter
+from imds_detect.knowledge import indicators
 from imds_detect.knowledge.hosts import ipv4_value
 from imds_detect.knowledge.indicators import numeric_token, token_names_metadata
 from imds_detect.sources.mde import MDE_ADAPTER
@@ -199,3 +200,36 @@ def test_percent_decoded_lines_keep_their_numeric_check(uri: str) -> None:
     with_c = Prefilter(keys, decode_percent=True)
     without = Prefilter(keys, decode_percent=True, use_numeric_native=False)
     assert with_c.plan(line).spans == without.plan(line).spans == [(0, len(line) - 1)]
+
+
+@st.composite
+def free_text(draw: st.DrawFn) -> bytes:
+    """Text as the command-line gate and the CSV row gate see it: numbers in every spelling, anywhere."""
+    words = []
+    for _ in range(draw(st.integers(0, 6))):
+        word = draw(st.one_of(numbers(), st.sampled_from(["curl", "a.1.2.3", "v169.254.169.254", "x", "\\"]),
+                              st.text(alphabet="0123456789.xX", max_size=30)))
+        words.append(draw(st.sampled_from(["", "a", ".", "1.2.3.", "_", "-", "0"])) + word)
+    separator = draw(st.sampled_from([" ", ",", "", "\"", "/"]))
+    return separator.join(words).encode("utf-8")
+
+
+@native
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=free_text())
+def test_the_gate_reads_numbers_as_the_patterns_do(data: bytes) -> None:
+    """`could_mention_bytes` with the C pass (bare mode) against the pattern gate, with Hyperscan and `re`."""
+    assert indicators._native_numbers() is not None
+    expected = indicators.could_mention_patterns(data)
+    assert indicators.could_mention_bytes(data) == expected
+    assert (indicators._strong_gate().search(data) or indicators.numbers_name_metadata(data)) == expected
+
+
+@native
+@pytest.mark.parametrize(("text", "expected"), [
+    (b"1.2.3.0251.0376.0251.0376", True), (b"a.0251.0376.0251.0376", False), (b"x 2852039166", True),
+    (b"12ab2852039166", False), (b"2852039166x", False), (b"28520391660", False), (b"", False),
+    (b"0251.0376.0251.0376", True), (b"a.169.254.169.254", True)])  # (the last: a literal address)
+def test_the_gate_on_chosen_tokens(text: bytes, expected: bool) -> None:
+    assert indicators.could_mention_patterns(text) is expected
+    assert indicators.could_mention_bytes(text) is expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from ..knowledge.hosts import CanonicalHost, MetadataHit, canonical_host, match_host, metadata_host
 from ..knowledge.indicators import could_mention_metadata
@@ -37,8 +38,12 @@ def address_field_host(text: str) -> CanonicalHost | None:
     return CanonicalHost("ipv4", str(address))
 
 
+@lru_cache(maxsize=8192)
 def address_field_hit(text: str, port: int | None) -> MetadataHit | None:
-    """The metadata service an address field (parsed strictly, see address_field_host) names on `port`."""
+    """The metadata service an address field (parsed strictly, see address_field_host) names on `port`.
+
+    Remembered (a pure function of the knowledge base; the result is frozen): the same agents reach the same
+    addresses row after row."""
     host = address_field_host(text)
     return match_host(host, port) if host is not None else None
 

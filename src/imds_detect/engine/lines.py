@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .native import native_function
+from ..accelerators import native_function
 
 __all__ = ["OVERSIZED", "Oversized", "blocks", "bounded", "may_hold_long_lines", "newlines_before"]
 

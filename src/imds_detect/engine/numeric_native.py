@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..accelerators import native_function
 from ..knowledge.indicators import METADATA_IPV4, numeric_shapes
-from .native import native_function
 
 NATIVE_ENDS: Callable[..., list[int]] | None = native_function("_numeric_tokens", "ends")
 

@@ -31,10 +31,12 @@ import os
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..accelerators import native_function
 from .agents import distinctive_agent_names
 from .endpoints import ADDRESSES, ARC_PORT, NAMES, REBINDING_SUFFIXES, WILDCARD_DNS_SUFFIXES
 from .hosts import IGNORED_CODEPOINTS, UNICODE_DOTS, ipv4_value
@@ -386,8 +388,30 @@ def _shape_gate() -> PatternSet:
     return PatternSet((strong_patterns(), numeric_patterns()))
 
 
+@lru_cache(maxsize=1)
+def _native_numbers() -> Callable[[bytes], bool] | None:
+    """The C numeric pass in bare mode (``imds_detect._numeric_tokens``), as a yes/no on a probe, when built."""
+    ends = native_function("_numeric_tokens", "ends")
+    if ends is None:
+        return None
+    arguments = ((), numeric_shapes(), tuple(sorted(METADATA_IPV4)), True)
+    return lambda probe: bool(ends(probe, *arguments))
+
+
 def could_mention_bytes(data: bytes) -> bool:
     """`could_mention_metadata` for UTF-8 bytes.
+
+    With the C extension, the strong patterns are searched and the C pass reads the numeric tokens (see
+    ``native/numeric_tokens.c``, bare mode). Else :func:`could_mention_patterns`.
+    """
+    numbers = _native_numbers()
+    if numbers is None:
+        return could_mention_patterns(data)
+    return _strong_gate().search(data) or numbers(data + b"\n")
+
+
+def could_mention_patterns(data: bytes) -> bool:
+    """:func:`could_mention_bytes` with patterns only (the reference the C pass is tested against).
 
     With Hyperscan, one pass finds strong patterns and numeric shapes; only the tokens around shape matches
     are read as addresses (text full of other numbers, such as a CSV row, costs one scan). Without it, the

@@ -1,7 +1,7 @@
 /*
  * imds_detect._numeric_tokens: the prefilter's numeric-shape pass for JSON lines, in C.
  *
- * ends(block, keys, shapes, addresses) -> list of end offsets, ascending.
+ * ends(block, keys, shapes, addresses, bare=False) -> list of end offsets, ascending.
  *
  * It stands for the numeric group of `engine.prefilter._json_numeric_patterns(keys)` followed by the token check
  * that `Prefilter.plan` makes on each match: a token (a maximal run of ASCII letters, digits and dots) that starts
@@ -16,6 +16,10 @@
  *     every run of one to four consecutive parts).
  * The offset given for such a token is the end of the first shape match (the byte after the boundary), as the
  * pattern match ends there. Tests compare this with the pattern path on generated and hostile blocks.
+ *
+ * With bare=True it stands for `knowledge.indicators.could_mention_bytes`' numeric part instead: the shapes
+ * without context (a shape may start at any digit run of a token), the token led by a digit, and only the first
+ * such token is given (a yes/no gate).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -302,11 +306,28 @@ static int check_token(const Config *config, const unsigned char *b, Py_ssize_t 
     return appended;
 }
 
+/* Bare mode (the gate `could_mention_bytes`, where any digit run may start a shape): whether the token led by a
+   digit at `start` has a shape at one of its digit runs and names a metadata address; its end offset in `*end`. */
+static int bare_token(const Config *config, const unsigned char *b, Py_ssize_t len, Py_ssize_t start,
+                      Py_ssize_t *end) {
+    Py_ssize_t stop = start;
+    while (stop < len && token_char[b[stop]]) stop++;
+    Py_ssize_t found = -1;
+    for (Py_ssize_t p = start; p < stop && found < 0; p++) {
+        if (!is_digit[b[p]] || (p > start && is_digit[b[p - 1]])) continue;
+        found = shape_end(config, b, len, p);
+    }
+    if (found < 0 || !token_names_metadata(config, b, start, stop)) return 0;
+    *end = found;
+    return 1;
+}
+
 static PyObject *ends(PyObject *self, PyObject *args) {
     Py_buffer view;
     PyObject *keys, *shapes, *addresses;
+    int bare = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*OOO", &view, &keys, &shapes, &addresses)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*OOO|p", &view, &keys, &shapes, &addresses, &bare)) return NULL;
     Config config;
     if (!read_config(keys, shapes, addresses, &config)) {
         PyBuffer_Release(&view);
@@ -315,6 +336,18 @@ static PyObject *ends(PyObject *self, PyObject *args) {
     const unsigned char *b = (const unsigned char *)view.buf;
     Py_ssize_t len = view.len;
     PyObject *found = PyList_New(0);
+    if (bare) { /* every digit-led token, whatever precedes it; the first that names metadata, alone */
+        for (Py_ssize_t i = 0; found != NULL && i < len; i++) {
+            Py_ssize_t end;
+            if (!is_digit[b[i]] || (i > 0 && token_char[b[i - 1]]) || !bare_token(&config, b, len, i, &end)) continue;
+            PyObject *offset = PyLong_FromSsize_t(end);
+            if (offset == NULL || PyList_Append(found, offset) < 0) Py_CLEAR(found);
+            Py_XDECREF(offset);
+            break;
+        }
+        PyBuffer_Release(&view);
+        return found;
+    }
     Py_ssize_t i = 1; /* a token at the block's start has no context byte: it never counts */
 #ifdef __SSE2__
     /* 16 bytes at a time: the digits whose previous byte is no token byte (token starts led by a digit) */
@@ -347,7 +380,8 @@ static PyObject *ends(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"ends", ends, METH_VARARGS,
-     "ends(block, keys, shapes, addresses) -> end offsets of numeric tokens that name a metadata address."},
+     "ends(block, keys, shapes, addresses, bare=False) -> end offsets of numeric tokens that name a metadata "
+     "address."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_numeric_tokens",

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..engine.native import native_function
+from ..accelerators import native_function
 from .auditd_events import SAFE_VALUE
 
 Piece = tuple[Any, ...]
