@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,19 @@ from imds_detect import accelerators as native
 from imds_detect.engine import lines
 
 NATIVE_COUNT = native.native_function("_line_numbers", "newlines_before")
+
+
+def scan_with_and_without_c(path: Path) -> tuple[str, str]:
+    """`imds-detect scan --jobs 1 --output jsonl PATH` with the C extensions and without: (stdout, stderr) of the
+    first, after asserting the second printed exactly the same."""
+    outputs = []
+    for pure in ("0", "1"):
+        result = subprocess.run([sys.executable, "-m", "imds_detect", "scan", "--jobs", "1", "--output", "jsonl",
+                                 str(path)], env={**os.environ, native.SWITCH: pure}, capture_output=True, text=True)
+        assert result.returncode in (0, 1), result.stderr
+        outputs.append((result.stdout, result.stderr))
+    assert outputs[0] == outputs[1]
+    return outputs[0]
 needs_native = pytest.mark.skipif(NATIVE_COUNT is None, reason="imds_detect._line_numbers is not built")
 
 

@@ -229,36 +229,31 @@ typedef struct {
     Kernel fields;                        /* filled by event_tuple */
 } Event;
 
+/* A run of 1 to `max` bytes accepted by `accept` at *at, then the text `then`: the run's span in `out`, and *at
+   moved past `then`; 0 when they are not there. */
+static int run_then(const Block *k, Py_ssize_t *at, int (*accept)(unsigned char), Py_ssize_t max, const char *then,
+                    Py_ssize_t then_len, Span *out) {
+    Py_ssize_t n = run(k, *at, accept);
+    if (n < 1 || n > max || !has(k, *at + n, then, then_len)) return 0;
+    *out = (Span){*at, *at + n};
+    *at += n + then_len;
+    return 1;
+}
+
 /* The `event` alternative at line start `p`; 1 and `e` filled when it matches. */
 static int match_event(const Block *k, Py_ssize_t p, Event *e) {
-    Py_ssize_t i = node_prefix(k, p), n;
+    Py_ssize_t i = node_prefix(k, p);
     e->prefix = (Span){p, i};
     if (!has(k, i, LIT("type=SYSCALL msg=audit("))) return 0;
     i += 23;
-    e->stamp.start = e->seconds.start = i;
-    n = run(k, i, is_digit);
-    if (n < 1 || n > 11 || !has(k, i + n, LIT("."))) return 0;
-    e->seconds.stop = i + n;
-    i += n + 1;
-    e->millis.start = i;
-    n = run(k, i, is_digit);
-    if (n < 1 || n > 3 || !has(k, i + n, LIT(":"))) return 0;
-    e->millis.stop = i + n;
-    i += n + 1;
-    n = run(k, i, is_digit);
-    if (n < 1 || !has(k, i + n, LIT("): arch="))) return 0;
-    e->stamp.stop = i + n;
-    i += n + 8;
-    e->arch.start = i;
-    n = run(k, i, is_lower_hex);
-    if (n < 1 || n > 8 || !has(k, i + n, LIT(" syscall="))) return 0;
-    e->arch.stop = i + n;
-    i += n + 9;
-    e->syscall.start = i;
-    n = run(k, i, is_digit);
-    if (n < 1 || n > 10 || !has(k, i + n, LIT(" "))) return 0;
-    e->syscall.stop = i + n;
-    Py_ssize_t nl = line_end(k, i + n);
+    Span serial;
+    if (!run_then(k, &i, is_digit, 11, LIT("."), &e->seconds) || !run_then(k, &i, is_digit, 3, LIT(":"), &e->millis) ||
+        !run_then(k, &i, is_digit, PY_SSIZE_T_MAX, LIT("): arch="), &serial) ||
+        !run_then(k, &i, is_lower_hex, 8, LIT(" syscall="), &e->arch) ||
+        !run_then(k, &i, is_digit, 10, LIT(" "), &e->syscall))
+        return 0;
+    e->stamp = (Span){e->seconds.start, serial.stop};
+    Py_ssize_t nl = line_end(k, i - 1);
     if (nl < 0) return 0;
     e->first_end = nl;
     Py_ssize_t second = nl + 1;
