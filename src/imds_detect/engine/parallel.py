@@ -220,6 +220,7 @@ class Part:
     shortcuts: set[str] = field(default_factory=set)  # see Summary.shortcuts
     cloud: CloudCollector | None = None  # cloud calls seen (judged by the parent in finish(), with all others)
     limits: Counter[str] = field(default_factory=Counter)  # limits hit (see Summary.limits)
+    outside_window: int = 0  # alerts dropped early as outside --since/--until (see Scanner._prune)
 
 
 class _TaskScanner(Scanner):
@@ -245,6 +246,7 @@ class _TaskScanner(Scanner):
         part.cloud = self.cloud if self.cloud.events else None
         part.shortcuts = summary.shortcuts
         part.limits = summary.limits
+        part.outside_window = summary.outside_window
         return part
 
 
@@ -382,6 +384,9 @@ def _absorb(scanner: Scanner, part: Part, lines: int = 0, records: int = 0) -> N
         summary.prefilter_engine = part.prefilter_engine
     summary.shortcuts |= part.shortcuts
     summary.limits.update(part.limits)
+    summary.outside_window += part.outside_window
+    if len(scanner.alerts) >= scanner._prune_at or len(scanner.suppressed) >= scanner._prune_at:
+        scanner._prune()
     replayed: Counter[tuple[str, str]] = Counter()
     for note in part.notes:
         if isinstance(note, str):

@@ -39,6 +39,7 @@ from .window import TimeBound, Window
 BLOCK_SIZE = 4 * 1024 * 1024
 CHUNK_BYTES = 64 * 1024 * 1024  # --jobs: a large line-oriented file is split into ranges of about this size
 SKIP_MESSAGES_PER_REASON = 5
+PRUNE_START = 4096  # kept alerts (or suppressed times of one entry) before the first look for ones outside the window
 READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
@@ -94,6 +95,7 @@ class Scanner:
         self.suppressed: list[Alert] = []
         self._suppressed_times: dict[str, array[float]] = {}  # epoch seconds per allowlist entry
         self.newest: datetime | None = None
+        self._prune_at = PRUNE_START  # kept alerts and suppressed times at which to drop those outside (_prune)
         self._skip_shown: dict[tuple[str, str], int] = {}
         self._limit_shown: dict[str, int] = {}
         self._activate()
@@ -321,15 +323,21 @@ class Scanner:
         self._take(detection.alerts)
         if self.options.show_suppressed:
             self.suppressed.extend(detection.suppressed)
+            if len(self.suppressed) >= self._prune_at:
+                self._prune()
         else:  # only counted: agents can produce many, and memory must not grow with them
             for alert in detection.suppressed:
                 times = self._suppressed_times.setdefault(alert.suppressed_by or "?", array("d"))
                 times.append(alert.timestamp.timestamp())
+                if len(times) >= self._prune_at:
+                    self._prune()
 
     def _take(self, alerts: list[Alert]) -> None:
         """Keep alerts for finish(), or (streaming) judge them now, hand them over and keep nothing."""
         if self.options.on_alert is None:
             self.alerts.extend(alerts)
+            if len(self.alerts) >= self._prune_at:
+                self._prune()
             return
         window = Window(self.options.since.resolve(None) if self.options.since else None,
                         self.options.until.resolve(None) if self.options.until else None)
@@ -341,6 +349,24 @@ class Scanner:
             else:
                 self.summary.alerts[alert.severity.label] += 1
                 self.options.on_alert(alert)
+
+    def _prune(self) -> None:
+        """Drop the kept alerts (counted as outside the window) and suppressed ones that no later input can bring
+        inside --since/--until: before an absolute --since, or before a relative one counted back from the newest
+        event so far (the newest only grows, and with it that bound); after an absolute --until. Called as what is
+        kept doubles, so memory follows what will be reported, not the input (a relative --until prunes nothing)."""
+        since = self.options.since.resolve(self.newest) if self.options.since else None
+        until = self.options.until.absolute if self.options.until else None
+        if since is not None or until is not None:
+            window = Window(since, until)
+            kept = [alert for alert in self.alerts if window.contains(alert.timestamp)]
+            self.summary.outside_window += len(self.alerts) - len(kept)
+            self.alerts = kept
+            self.suppressed = [alert for alert in self.suppressed if window.contains(alert.timestamp)]
+            self._suppressed_times = {entry: array("d", (moment for moment in times if window.contains_epoch(moment)))
+                                      for entry, times in self._suppressed_times.items()}
+        longest = max((len(times) for times in self._suppressed_times.values()), default=0)
+        self._prune_at = max(PRUNE_START, 2 * max(len(self.alerts), len(self.suppressed), longest))
 
     def scan_events(self, events: Iterable[Event]) -> ScanResult:
         """Library entry point for already-normalized events."""
