@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from test_hosts import METADATA_V4, inet_aton_spelling
 from test_native import scan_with_and_without_c
 
-from imds_detect.engine import numeric_native
 from imds_detect.engine.prefilter import NUMERIC, Prefilter
 from imds_detect.knowledge import indicators
 from imds_detect.knowledge.hosts import ipv4_value
@@ -29,7 +28,7 @@ from imds_detect.sources.mde import MDE_ADAPTER
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = MDE_ADAPTER.free_text_keys
-native = pytest.mark.skipif(numeric_native.NATIVE_ENDS is None,
+native = pytest.mark.skipif(indicators.NATIVE_NUMERIC_ENDS is None,
                             reason="the C extension imds_detect._numeric_tokens is not built (or switched off)")
 
 
@@ -109,7 +108,7 @@ def test_generated_json_lines_plan_alike(lines: list[str], ending: str) -> None:
     block = (ending.join(lines) + ending).encode("utf-8")
     assert_same_plan(block)
     assert NATIVE._numeric_tokens is not None
-    assert NATIVE._numeric_tokens.ends(block) == reference_ends(block)
+    assert NATIVE._numeric_tokens(block) == reference_ends(block)
 
 
 @native
@@ -124,7 +123,7 @@ def test_generated_json_lines_plan_alike(lines: list[str], ending: str) -> None:
 def test_edge_blocks_plan_alike(block: bytes) -> None:
     assert_same_plan(block)
     assert NATIVE._numeric_tokens is not None
-    assert NATIVE._numeric_tokens.ends(block) == reference_ends(block)
+    assert NATIVE._numeric_tokens(block) == reference_ends(block)
 
 
 @native
@@ -133,7 +132,7 @@ def test_generated_lines_do_name_metadata() -> None:
     block = (b'{"ProcessCommandLine":"curl http://0251.0376.0251.0376/latest","RemoteIP":"169.254.169.254"}\n'
              b'{"InitiatingProcessCommandLine":"2852039166"}\n{"RemoteIP":"2852039166"}\n')
     assert NATIVE._numeric_tokens is not None
-    ends = NATIVE._numeric_tokens.ends(block)
+    ends = NATIVE._numeric_tokens(block)
     assert len(ends) == 2 and ends == reference_ends(block)
     assert ipv4_value("0251.0376.0251.0376") == ipv4_value("2852039166")
     assert [span for span in NATIVE.plan(block).spans] == [(0, block.index(b"\n")),
@@ -154,7 +153,7 @@ def test_benchmark_rows_plan_alike(tmp_path: Path) -> None:
 
 @native
 def test_bad_arguments_are_refused() -> None:
-    ends = numeric_native.NATIVE_ENDS
+    ends = indicators.NATIVE_NUMERIC_ENDS
     assert ends is not None
     with pytest.raises(TypeError):
         ends(b"x", ["k"], (), ())
@@ -213,7 +212,7 @@ def free_text(draw: st.DrawFn) -> bytes:
 @given(data=free_text())
 def test_the_gate_reads_numbers_as_the_patterns_do(data: bytes) -> None:
     """`could_mention_bytes` with the C pass (bare mode) against the pattern gate, with Hyperscan and `re`."""
-    assert indicators._native_numbers() is not None
+    assert indicators._bare_numeric_pass() is not None
     expected = indicators.could_mention_patterns(data)
     assert indicators.could_mention_bytes(data) == expected
     assert (indicators._strong_gate().search(data) or indicators.numbers_name_metadata(data)) == expected

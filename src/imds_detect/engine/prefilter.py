@@ -27,13 +27,13 @@ from urllib.parse import unquote_to_bytes
 from ..knowledge.indicators import (
     PERCENT_ESCAPE,
     PatternSet,
+    native_numeric_pass,
     numeric_patterns,
     numeric_token,
     strong_patterns,
     token_names_metadata,
 )
 from ..limits import active as active_limits
-from .numeric_native import json_numeric_tokens
 
 STRONG, NUMERIC, SUSPECT, BLANK, PERCENT = 0, 1, 2, 3, 4
 _LINE_BREAKS_TO_SPACE = bytes.maketrans(b"\r\n", b"  ")
@@ -101,9 +101,10 @@ class Prefilter:
                  record_edges: tuple[bytes | None, bytes | None] | None = None,
                  use_hyperscan: bool = True, numeric_after: bytes | None = None,
                  decode_percent: bool = False, use_numeric_native: bool = True) -> None:
-        # JSON free text: the C pass when built (see numeric_native), else the numeric patterns.
-        self._numeric_tokens = (json_numeric_tokens(free_text_keys) if numeric_after is None and use_numeric_native
-                                else None)
+        # JSON free text: the C numeric pass when built (knowledge.indicators.native_numeric_pass: the same tokens,
+        # read in C, and only those that name metadata come back), else the numeric patterns.
+        self._numeric_tokens = (native_numeric_pass(free_text_keys)
+                                if numeric_after is None and free_text_keys and use_numeric_native else None)
         numeric = (_json_numeric_patterns(free_text_keys) if numeric_after is None
                    else _prefixed_numeric_patterns(numeric_after))
         strong = strong_patterns()
@@ -128,7 +129,7 @@ class Prefilter:
         token_end = -1  # end of the last numeric token read (see numeric_token)
         matches = self.patterns.matches(block)
         if self._numeric_tokens is not None:
-            matches.extend((NUMERIC, end) for end in self._numeric_tokens.ends(block))
+            matches.extend((NUMERIC, end) for end in self._numeric_tokens(block))
         for group, end_offset in sorted(matches, key=lambda hit: hit[1]):
             if group == BLANK:
                 if not blank_ends or blank_ends[-1] != end_offset:

@@ -388,14 +388,28 @@ def _shape_gate() -> PatternSet:
     return PatternSet((strong_patterns(), numeric_patterns()))
 
 
-@lru_cache(maxsize=1)
-def _native_numbers() -> Callable[[bytes], bool] | None:
-    """The C numeric pass in bare mode (``imds_detect._numeric_tokens``), as a yes/no on a probe, when built."""
-    ends = native_function("_numeric_tokens", "ends")
+NATIVE_NUMERIC_ENDS: Callable[..., list[int]] | None = native_function("_numeric_tokens", "ends")
+
+
+def native_numeric_pass(keys: tuple[str, ...] = (), bare: bool = False) -> Callable[[bytes], list[int]] | None:
+    """The C numeric pass (``native/numeric_tokens.c``) over this knowledge base's shapes and addresses, or None
+    when the extension is not built (or switched off).
+
+    With free-text `keys`, it stands for the prefilter's numeric group of JSON lines followed by its token check
+    (see ``engine/prefilter.py``): the end offsets of the digit-led tokens, in free text or at the start of a key's
+    value, that name a metadata address. `bare`: the numeric part of :func:`could_mention_bytes` (a shape at any
+    digit run of a digit-led token), the first such token only.
+    """
+    ends = NATIVE_NUMERIC_ENDS
     if ends is None:
         return None
-    arguments = ((), numeric_shapes(), tuple(sorted(METADATA_IPV4)), True)
-    return lambda probe: bool(ends(probe, *arguments))
+    arguments = (tuple(key.encode() for key in keys), numeric_shapes(), tuple(sorted(METADATA_IPV4)), bare)
+    return lambda data: ends(data, *arguments)
+
+
+@lru_cache(maxsize=1)
+def _bare_numeric_pass() -> Callable[[bytes], list[int]] | None:
+    return native_numeric_pass(bare=True)
 
 
 def could_mention_bytes(data: bytes) -> bool:
@@ -404,10 +418,10 @@ def could_mention_bytes(data: bytes) -> bool:
     With the C extension, the strong patterns are searched and the C pass reads the numeric tokens (see
     ``native/numeric_tokens.c``, bare mode). Else :func:`could_mention_patterns`.
     """
-    numbers = _native_numbers()
+    numbers = _bare_numeric_pass()
     if numbers is None:
         return could_mention_patterns(data)
-    return _strong_gate().search(data) or numbers(data + b"\n")
+    return _strong_gate().search(data) or bool(numbers(data + b"\n"))
 
 
 def could_mention_patterns(data: bytes) -> bool:
