@@ -220,7 +220,7 @@ def test_end_outside_the_block_is_refused() -> None:
 
 
 def test_pure_python_switch_keeps_the_regular_expression() -> None:
-    code = "from imds_detect.sources import auditd_tiles as t; print(t.ENGINE)"
+    code = "from imds_detect.sources import auditd_tiles as t; print('regex' if t.tiles is t.regex_tiles else 'C')"
     environment = {**os.environ, "IMDS_DETECT_PURE_PYTHON": "1"}
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "regex"

@@ -760,27 +760,25 @@ class Assembler:
         ``start + prefix``, after any ``node=`` prefix), then records of other types, then its EOE - whose `key`
         is neither open nor in ``other``: exactly what :meth:`note_other` and then its EOE do (the event
         is counted by :meth:`settle`)."""
-        other = self.other
-        if len(other) >= OTHER_MEMORY:
-            other.popitem(last=False)
         at = start + prefix
         begin = block.find(b" pid=", at, end)
         comm = block.find(b" comm=", at, end)
         if begin < 0 or comm < 0:
+            self.quick_other_read(key, None, block, comm, end)
             return
         stop = block.find(b" ", begin + 5, end)
         pid = block[begin + 5: stop if stop >= 0 else end]
-        if prefix:
-            pid = block[start:at] + pid
-        self._other_pid(pid, block, comm, end)
+        self.quick_other_read(key, block[start:at] + pid if prefix else pid, block, comm, end)
 
-    def quick_other_read(self, key: Key, pid: bytes, block: bytes, comm: int, end: int) -> None:
-        """:meth:`quick_other` for a SYSCALL record whose pid key `pid` (with any ``node=`` prefix) and `` comm=``
-        offset `comm` were read already (by the C tiler, see :mod:`.auditd_tiles`)."""
+    def quick_other_read(self, key: Key, pid: bytes | None, block: bytes, comm: int, end: int) -> None:
+        """:meth:`quick_other` for a SYSCALL record whose pid key `pid` (with any ``node=`` prefix; None: the record
+        names no pid or comm) and `` comm=`` offset `comm` were read already (by the C tiler, see
+        :mod:`.auditd_tiles`, or by :meth:`quick_other`)."""
         other = self.other
         if len(other) >= OTHER_MEMORY:
             other.popitem(last=False)
-        self._other_pid(pid, block, comm, end)
+        if pid is not None:
+            self._other_pid(pid, block, comm, end)
 
     def _other_pid(self, pid: bytes, data: bytes, comm: int, end: int) -> None:
         """The pid map part of an event of another syscall by `pid`, whose ``comm=...`` text starts at `comm` in

@@ -88,4 +88,3 @@ def regex_tiles(block: bytes, end: int) -> tuple[list[Piece], int]:
 
 NATIVE_TILES: Callable[[bytes, int], tuple[list[Piece], int]] | None = native_function("_audit_tiles", "tiles")
 tiles: Callable[[bytes, int], Any] = NATIVE_TILES or regex_tiles
-ENGINE = "C" if NATIVE_TILES is not None else "regex"
