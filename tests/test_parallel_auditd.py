@@ -33,6 +33,8 @@ from imds_detect.engine import parallel, parallel_auditd
 from imds_detect.engine.scan import ScanOptions, scan
 from imds_detect.engine.window import parse_bound
 from imds_detect.model import Severity
+from imds_detect.sources import auditd as auditd_module
+from imds_detect.sources import auditd_tiles
 from imds_detect.sources.auditd import AuditdParser
 from imds_detect.sources.auditd_events import WINDOW_MS, Assembler
 
@@ -471,3 +473,23 @@ def test_mutated_logs_at_any_cut(in_process: None, monkeypatch: pytest.MonkeyPat
         if data.draw(st.booleans()):
             patch.setattr(Assembler.__init__, "__defaults__", (2, 400, 6))
         _assert_same([str(path)], data.draw(st.sampled_from([1, 150, 1000])), (2,), format="auditd")
+
+
+@pytest.mark.skipif(auditd_tiles.NATIVE_TILES is None, reason="the C tiler (imds_detect._audit_tiles) is not built")
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_range_notes_the_same_keys_with_either_tiler(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """A range's assembler notes every event key it met and how full the memory of other syscalls' events got,
+    whichever tiler read the range: the C tiler applies events of other syscalls through quick_other_read, which
+    the speculative assembler must hook as it hooks quick_other (the keys decide whether a range is accepted)."""
+    log = b"".join(_generated(seed * 100 + index, ["169.254.169.254"], nodes=seed % 2 * 2) for index in range(20))
+
+    def read(tiler: Callable[..., Any]) -> tuple[list[int], int, int]:
+        monkeypatch.setattr(auditd_module, "tiles", tiler)
+        parser = parallel_auditd._SpecParser("f", lambda skip: None, light=True)
+        parser.assembler = parallel_auditd._SpecAssembler("f", lambda skip: None, symbolic=True, last=False)
+        sum(1 for _ in parser.events(io.BytesIO(log)))
+        return sorted(parser.assembler.keys), parser.assembler.peak, len(parser.assembler.keys)
+
+    with_c = read(auditd_tiles.NATIVE_TILES)
+    assert with_c == read(auditd_tiles.regex_tiles)
+    assert with_c[2] > 100  # (events of other syscalls among them: see _generated)

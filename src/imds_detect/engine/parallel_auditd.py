@@ -292,11 +292,13 @@ class _SpecAssembler(Assembler):
         self.undecided: dict[int, tuple[Event, list[_Hole]]] = {}  # id(event) ->
 
     # -- what the worker assumed -----------------------------------------------------------------
-    def quick_other(self, key: bytes, block: bytes, start: int, end: int, prefix: int) -> None:
+    def quick_other_read(self, key: bytes, pid: bytes | None, block: bytes, comm: int, end: int) -> None:
+        # (the one step every event of another syscall applied at once goes through: quick_other ends here, and
+        # so do the events the C tiler read)
         self.keys.append(hash(key))
         if not self.cleared and len(self.other) + 1 > self.peak:
             self.peak = len(self.other) + 1
-        super().quick_other(key, block, start, end, prefix)
+        super().quick_other_read(key, pid, block, comm, end)
 
     def note_other(self, key: bytes, line: bytes, start: int) -> None:
         super().note_other(key, line, start)
