@@ -100,6 +100,7 @@ from .auditd_records import (
     GS,
     TRACKED,
     moment_of,
+    stamp_milliseconds,
     surely_connect,
     surely_execve,
     surely_other,
@@ -455,7 +456,7 @@ class AuditdParser:
                     process = light_exec(fields, payload.group(1), second, ascii_known)
             if ip is None and process is None:
                 return False
-            milliseconds = int(seconds) * 1000 + int(millis.ljust(3, b"0"))
+            milliseconds = stamp_milliseconds(seconds, millis)
             node = prefix[5:-1].decode("utf-8", "replace") if prefix else ""
             latest = newest.get(node)
             if latest is None or milliseconds > latest:

@@ -71,6 +71,7 @@ from .auditd_records import (
     read_record,
     sockaddr_from_hex,
     sockaddr_from_text,
+    stamp_milliseconds,
     surely_other,
 )
 from .base import Skip, SkipSink
@@ -452,7 +453,7 @@ class Assembler:
         if not (dot > 0 and colon > 0 and seconds.isdigit() and len(seconds) <= STAMP_DIGITS and millis.isdigit()
                 and len(millis) <= 3 and serial.isdigit()):
             return False  # the full path reports the bad stamp
-        milliseconds = int(seconds) * 1000 + int(millis.ljust(3, b"0"))
+        milliseconds = stamp_milliseconds(seconds, millis)
         pending = self._open(key, node, number, milliseconds, False)
         pending.deferred = line
         pending.deferred_line = number

@@ -150,8 +150,14 @@ def epoch_ms(stamp: bytes, interpreted: bool) -> int:
         # at most STAMP_DIGITS digits of seconds: later than datetime can hold (and int() refuses 4300 digits)
         if not (seconds.isdigit() and len(seconds) <= STAMP_DIGITS and dot and millis.isdigit() and len(millis) <= 3):
             raise RecordError("malformed-record", f"event stamp {text!r} is not SECONDS.MILLIS:SERIAL")
-        return int(seconds) * 1000 + int(millis.ljust(3, "0"))
+        return stamp_milliseconds(seconds, millis)
     return _interpreted_ms(moment, text)
+
+
+def stamp_milliseconds(seconds: str | bytes, millis: str | bytes) -> int:
+    """The time of a raw stamp ``SECONDS.MILLIS`` in milliseconds: MILLIS has 1 to 3 digits, read as thousandths
+    (``5`` is 500)."""
+    return int(seconds) * 1000 + int(millis) * (1000, 100, 10, 1)[len(millis)]
 
 
 def _interpreted_ms(moment: str, text: str) -> int:

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..accelerators import native_function
 from .auditd_events import SAFE_VALUE
+from .auditd_records import stamp_milliseconds
 
 Piece = tuple[Any, ...]
 
@@ -80,7 +81,7 @@ def regex_tiles(block: bytes, end: int) -> tuple[list[Piece], int]:
             continue
         _, prefix, stamp, seconds, millis, arch, syscall, _, saddr, execve, safe, _, _ = match.groups()
         pieces.append((start, match.end(), prefix + stamp if prefix else stamp, prefix,
-                       int(seconds) * 1000 + int(millis.ljust(3, b"0")), arch, syscall, saddr, execve,
+                       stamp_milliseconds(seconds, millis), arch, syscall, saddr, execve,
                        -1 if safe is None else match.start(_SAFE), match.start(_EOE), block.find(b"\n", start),
                        None, -1, line))
     return pieces, line + block.count(b"\n", counted_to, end)
