@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "newlines.h"
+
 typedef struct {
     const unsigned char *b;
     Py_ssize_t end;
@@ -403,17 +405,6 @@ static PyObject *event_tuple(const Block *k, Py_ssize_t start, Event *e, Py_ssiz
     return tuple;
 }
 
-/* Newlines in [from, to). */
-static Py_ssize_t count_lines(const Block *k, Py_ssize_t from, Py_ssize_t to) {
-    Py_ssize_t lines = 0;
-    const unsigned char *at = k->b + from, *stop = k->b + to;
-    while (at < stop && (at = memchr(at, '\n', (size_t)(stop - at))) != NULL) {
-        lines++;
-        at++;
-    }
-    return lines;
-}
-
 static PyObject *tiles(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t end;
@@ -443,7 +434,7 @@ static PyObject *tiles(PyObject *self, PyObject *args) {
                 next = nl + 1;
             }
         }
-        line += count_lines(&k, p, next);
+        line += count_newlines((const char *)k.b + p, (const char *)k.b + next);
         p = next;
         if (piece == NULL) {
             if (PyErr_Occurred()) Py_CLEAR(pieces);
@@ -452,7 +443,7 @@ static PyObject *tiles(PyObject *self, PyObject *args) {
         if (PyList_Append(pieces, piece) < 0) Py_CLEAR(pieces);
         Py_DECREF(piece);
     }
-    if (pieces != NULL) line += count_lines(&k, p, end);
+    if (pieces != NULL) line += count_newlines((const char *)k.b + p, (const char *)k.b + end);
     PyBuffer_Release(&view);
     if (pieces == NULL) return NULL;
     return Py_BuildValue("(Nn)", pieces, line);

@@ -7,16 +7,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <string.h>
-
-static Py_ssize_t count_newlines(const char *at, const char *stop) {
-    Py_ssize_t count = 0;
-    while (at < stop && (at = memchr(at, '\n', (size_t)(stop - at))) != NULL) {
-        count++;
-        at++;
-    }
-    return count;
-}
+#include "newlines.h"
 
 static PyObject *newlines_before(PyObject *self, PyObject *args) {
     Py_buffer view;
