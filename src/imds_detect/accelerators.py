@@ -31,5 +31,5 @@ def native_function(module: str, name: str) -> Any:
 
 
 def report() -> dict[str, bool]:
-    """Which accelerators this process uses (for the benchmarks and ``imds-detect version``)."""
+    """Which accelerators this process uses (the benchmark runner prints it)."""
     return {module: native_function(module, "__name__") is not None for module in MODULES}
