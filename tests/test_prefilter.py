@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -263,3 +264,17 @@ def test_folding_characters_cache_gives_the_computed_set(tmp_path: Path, monkeyp
     indicators.folding_characters.cache_clear()
     assert indicators.folding_characters() == computed
     indicators.folding_characters.cache_clear()
+
+
+def test_folding_characters_cache_is_shared_between_processes(tmp_path: Path) -> None:
+    """A second process reads the set the first wrote: one cache file, and the second does not compute it."""
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    program = ("import sys, unicodedata\nfrom imds_detect.knowledge import indicators\n"
+               "def computing(*_args):\n    raise AssertionError('computed again')\n"
+               "if sys.argv[1] == 'read':\n"
+               "    unicodedata.normalize = computing  # the set must come from the cache\n"
+               "print(len(indicators.folding_characters()))\n")
+    counts = [subprocess.run([sys.executable, "-c", program, mode], env=environment, capture_output=True, text=True,
+                             check=True).stdout for mode in ("write", "read")]
+    assert counts[0] == counts[1] and int(counts[0]) > 1000
+    assert len(list((tmp_path / "imds-detect").glob("folding-*.txt"))) == 1

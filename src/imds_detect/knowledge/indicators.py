@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import marshal
 import os
 import re
 import sys
@@ -128,10 +129,11 @@ def folding_characters() -> tuple[str, ...]:
 
     Reading every code point takes about 0.15 s, so the result is kept in the user's cache, under a name
     derived from everything it depends on (the Unicode version, the needles, the ignored code points and dots,
-    and this computation's own code); a cache that cannot be read or written is only a lost shortcut.
+    and this computation's own code, marshalled: the repr of its constants would hold the memory address of its
+    nested code, a new name in every process); a cache that cannot be read or written is only a lost shortcut.
     """
     inputs = (unicodedata.unidata_version, literal_needles(), sorted(IGNORED_CODEPOINTS), sorted(UNICODE_DOTS),
-              sorted(_HOST_CHARS), _folding_characters.__code__.co_code, _folding_characters.__code__.co_consts)
+              sorted(_HOST_CHARS), marshal.dumps(_folding_characters.__code__))
     cached = _cache_dir() / f"folding-{hashlib.sha256(repr(inputs).encode()).hexdigest()[:32]}.txt"
     try:
         text = cached.read_text(encoding="utf-8")
