@@ -267,7 +267,10 @@ def test_folding_characters_cache_gives_the_computed_set(tmp_path: Path, monkeyp
 
 
 def test_folding_characters_cache_is_shared_between_processes(tmp_path: Path) -> None:
-    """A second process reads the set the first wrote: one cache file, and the second does not compute it."""
+    """A second process reads the set the first wrote: one cache file (a stale set is removed on writing), and the
+    second does not compute it."""
+    (tmp_path / "imds-detect").mkdir()
+    (tmp_path / "imds-detect" / "folding-0123.txt").write_text("1\n", encoding="utf-8")
     environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     program = ("import sys, unicodedata\nfrom imds_detect.knowledge import indicators\n"
                "def computing(*_args):\n    raise AssertionError('computed again')\n"

@@ -130,7 +130,8 @@ def folding_characters() -> tuple[str, ...]:
     Reading every code point takes about 0.15 s, so the result is kept in the user's cache, under a name
     derived from everything it depends on (the Unicode version, the needles, the ignored code points and dots,
     and this computation's own code, marshalled: the repr of its constants would hold the memory address of its
-    nested code, a new name in every process); a cache that cannot be read or written is only a lost shortcut.
+    nested code, a new name in every process). Writing a set removes the sets of other inputs; a cache that cannot
+    be read or written is only a lost shortcut.
     """
     inputs = (unicodedata.unidata_version, literal_needles(), sorted(IGNORED_CODEPOINTS), sorted(UNICODE_DOTS),
               sorted(_HOST_CHARS), marshal.dumps(_folding_characters.__code__))
@@ -147,6 +148,9 @@ def folding_characters() -> tuple[str, ...]:
         temporary = cached.with_suffix(f".{os.getpid()}.tmp")
         temporary.write_text("".join(chars) + "\n", encoding="utf-8")
         os.replace(temporary, cached)
+        for stale in cached.parent.glob("folding-*.txt"):  # sets of other versions of the inputs
+            if stale != cached:
+                stale.unlink(missing_ok=True)
     except (OSError, UnicodeError):
         pass
     return chars
