@@ -230,3 +230,21 @@ def test_summary_names_the_shortcut_of_counting_formats() -> None:
     assert code == 0 and "cleared unparsed by the auditd event shortcut" in err and "prefilter off" not in err
     code, _, err = run(str(audit), "--output", "jsonl", "--no-prefilter")
     assert code == 0 and "prefilter off" in err and "shortcut" not in err
+
+
+def test_subcommands_other_than_scan_are_imported_when_used() -> None:
+    """A scan does not import the mock service, the validation, the hunts or rich; each subcommand still loads and
+    shows its help, and the group's help lists them all."""
+    from imds_detect.cli import LAZY_COMMANDS
+
+    program = ("import sys\nimport imds_detect.cli\n"
+               "print(sorted(m for m in sys.modules if m.startswith(('http.server', 'rich', 'imds_detect.mock', "
+               "'imds_detect.validate', 'imds_detect.state.hunt'))))")
+    loaded = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    listing = CliRunner().invoke(main, ["--help"]).output
+    for name in LAZY_COMMANDS:
+        assert f"  {name} " in listing
+        shown = CliRunner().invoke(main, [name, "--help"])
+        assert shown.exit_code == 0 and f"Usage: main {name}" in shown.output
+    assert CliRunner().invoke(main, ["no-such-command"]).exit_code == 2

@@ -17,6 +17,7 @@ import click
 from .detect.allowlist import Allowlist
 from .engine.scan import ScanOptions, ScanResult
 from .engine.window import TimeBound
+from .report.terminal import progress_wanted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,8 +109,6 @@ class Analyst:
             return False
         if self.progress:
             return True
-        from .report.progress import progress_wanted
-
         return progress_wanted(stream)
 
     def remember_scan(self, result: ScanResult, inputs: list[str]) -> list[str]:

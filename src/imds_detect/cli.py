@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import signal
@@ -21,11 +22,8 @@ from .detect.detector import Detector
 from .engine import interrupt
 from .engine.scan import CHUNK_BYTES, Scanner, ScanOptions, ScanResult, scan
 from .engine.window import TimeBound, parse_bound
-from .export.command import export_command
-from .guide.command import explain_command
 from .limits import Limits, parse_overrides
 from .live.watch import Watcher
-from .mock.command import mock_imds_command
 from .model import Alert, Severity
 from .report.csvout import csv_row, csv_writer, write_csv
 from .report.incidents import write_incidents
@@ -34,8 +32,6 @@ from .report.table import header_line, row_line, write_table
 from .report.timesketch import timesketch_line, write_timesketch, write_timesketch_incidents
 from .sources.registry import format_names
 from .sources.webconfig import configure_web_formats
-from .state.hunt import hunt_command
-from .validate.command import validate_command
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 SEVERITIES = [s.label for s in Severity]
@@ -80,7 +76,31 @@ def _chunk_bytes() -> int:
     return int(value)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The other subcommands, imported when they run or when help lists them (the mock service, the validation and
+# the hunts pull in http.server and more: 50 ms that a scan does not need).
+LAZY_COMMANDS = {
+    "export": ("export.command", "export_command"),
+    "explain": ("guide.command", "explain_command"),
+    "hunt": ("state.hunt", "hunt_command"),
+    "mock-imds": ("mock.command", "mock_imds_command"),
+    "validate": ("validate.command", "validate_command"),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose LAZY_COMMANDS are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, attribute = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(f"{__package__}.{module}"), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="imds-detect")
 def main() -> None:
     """Detect cloud instance metadata API abuse (MITRE ATT&CK T1552.005)."""
@@ -458,8 +478,3 @@ def _write_atomically(path: str, write: Callable[[TextIO], None]) -> None:
         raise
 
 
-main.add_command(export_command, "export")
-main.add_command(explain_command, "explain")
-main.add_command(hunt_command, "hunt")
-main.add_command(mock_imds_command, "mock-imds")
-main.add_command(validate_command, "validate")

@@ -28,6 +28,7 @@ from rich.text import Text
 
 from ..engine.inputs import GZIP_MAGIC, STDIN, InputFile, discover
 from ..engine.scan import Scanner, ScanOptions, ScanResult
+from .terminal import progress_wanted
 
 REFRESH_BYTES = 1 << 20  # update the bar at most every MiB read (reads are usually 4 MiB blocks)
 
@@ -110,11 +111,6 @@ class ProgressSink:
     def refresh(self) -> None:
         self._shown = self.done
         self.progress.update(self.task, completed=self.done, records=self.scanner.summary.records)
-
-
-def progress_wanted(stream: TextIO) -> bool:
-    """Only on a terminal (never in pipes, files or CI logs)."""
-    return stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
 def scan_with_progress(paths: Iterable[str], options: ScanOptions, stream: TextIO) -> ScanResult:
