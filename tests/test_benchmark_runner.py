@@ -187,3 +187,49 @@ def test_csv_prefix_keeps_quoted_newlines_whole(tmp_path: Path) -> None:
     plain = tmp_path / "plain.csv"
     rb.write_prefix(src, plain, 0.5)
     assert plain.read_text().endswith("\n")
+
+
+def test_ceiling_and_machine_scaling_are_shown_beside_the_targets() -> None:
+    """The raw passes' row gives the per-core target its ceiling; the machine's own scaling is set beside --jobs 0."""
+    size = 1_000_000_000
+    results = [_measured("j1", "jobs1", 2.5), _measured("j0", "jobs0", 1.6), _measured("floor", "floor", 1.25)]
+    targets = {t.goal.split(" (")[0]: t for t in rb.evaluate_targets("defender", size, results, None, cores=2,
+                                                                       machine=1.80)}
+    assert targets[">= 1,000 MB/s per core"].measured == "400 MB/s (ceiling: the raw passes alone, nothing parsed, 800 MB/s)"
+    machine = targets["this machine: 2 copies of a pure Python loop at once vs one alone"]
+    assert machine.verdict == "info" and machine.measured == "1.80x; imds-detect --jobs 0 reaches 87% of it"
+    assert not any(t.goal.startswith("this machine") for t in rb.evaluate_targets("defender", size, results, None,
+                                                                                   cores=2))
+
+
+def test_machine_scaling_runs_the_loop_and_needs_two_cores() -> None:
+    assert rb.machine_scaling(1) is None
+    ratio = rb.machine_scaling(2, repeat=1)
+    assert ratio is not None and 0.2 < ratio < 2.6  # two copies at once: about twice the work per second
+
+
+def test_scan_floor_counts_candidates_of_json_lines_and_pieces_of_audit_logs(tmp_path: Path) -> None:
+    rows = [{"Timestamp": "2026-01-01T00:00:00Z", "DeviceName": "h", "ActionType": "ConnectionSuccess",
+             "RemoteIP": ip, "RemotePort": 80, "InitiatingProcessFileName": "curl"} for ip in ("10.0.0.1",
+                                                                                              "169.254.169.254")]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows * 3))
+    run = subprocess.run([sys.executable, str(rb.SCAN_FLOOR), str(jsonl)], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "3"  # the three rows naming the metadata address
+    csv_file = tmp_path / "d.csv"
+    csv_file.write_text("Timestamp,DeviceName,ActionType,RemoteIP\n2026-01-01T00:00:00Z,h,ConnectionSuccess,1.2.3.4\n")
+    refused = subprocess.run([sys.executable, str(rb.SCAN_FLOOR), str(csv_file)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "neither JSON lines" in refused.stderr
+
+
+def test_scan_floor_tiles_audit_logs(tmp_path: Path) -> None:
+    events = "".join(
+        f"type=SYSCALL msg=audit(1700000000.{n:03d}:{n}): arch=c000003e syscall=42 success=yes exit=0 a0=3 a1=7ffd "
+        f"a2=10 a3=0 items=0 ppid=1 pid={100 + n} auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 "
+        f'tty=(none) ses=1 comm="curl" exe="/usr/bin/curl" key=(null)\n'
+        f"type=SOCKADDR msg=audit(1700000000.{n:03d}:{n}): saddr=02000050A9FEA9FE0000000000000000\n"
+        f"type=EOE msg=audit(1700000000.{n:03d}:{n}): \n" for n in range(1, 4))
+    log = tmp_path / "audit.log"
+    log.write_text(events)
+    run = subprocess.run([sys.executable, str(rb.SCAN_FLOOR), str(log)], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "3"  # one piece per whole event
