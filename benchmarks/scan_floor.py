@@ -36,7 +36,7 @@ def main(path: str) -> int:
                 if isinstance(block, bytes):
                     found += len(tiles(block, len(block))[0])
         else:
-            prefilter = for_adapter(adapter)  # type: ignore[arg-type]
+            prefilter = for_adapter(adapter)
             for block in blocks(handle, BLOCK_SIZE):
                 if isinstance(block, bytes):
                     found += len(prefilter.plan(block).spans)
