@@ -31,6 +31,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 START = datetime(2026, 11, 27, 0, 0, 0, tzinfo=UTC)
@@ -107,7 +108,7 @@ def _target(rng: random.Random) -> str:
     return rng.choice(API).format(q=query, **fill)
 
 
-def generate(out: Path, size: int, ratio: int, seed: int = 7) -> dict[str, object]:
+def generate(out: Path, size: int, ratio: int, seed: int = 7) -> dict[str, Any]:
     """Write about `size` bytes of combined-format lines; every `ratio`-th line (about) is a planted attempt."""
     rng = random.Random(seed)
     clients = [f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
