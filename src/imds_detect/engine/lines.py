@@ -25,9 +25,14 @@ class Oversized:
 OVERSIZED = Oversized()
 
 
-def blocks(stream: BinaryIO, size: int, limit: int | None = None) -> Iterator[bytes | Oversized]:
+def blocks(stream: BinaryIO, size: int, limit: int | None = None,
+           reads: Iterable[int] | None = None) -> Iterator[bytes | Oversized]:
     """Blocks of about `size` bytes that end at a line boundary (the last one may not). A line that grows past
     `limit` bytes without a newline is not kept: it is passed over and given as one `Oversized`.
+
+    With `reads` (a regular file), read exactly those byte counts, one block per read (each up to its last newline),
+    and stop after the last one without giving what follows that newline: the blocks of a range of a file that
+    another reader reads on (see :func:`.parallel.range_blocks`).
 
     Reads go into one reused buffer, after the line begun in the previous read, and each block is copied out of
     it once (joining and cutting bytes objects copied every block twice, into fresh memory).
@@ -35,11 +40,17 @@ def blocks(stream: BinaryIO, size: int, limit: int | None = None) -> Iterator[by
     buffer = bytearray(size)
     have = 0  # bytes at the front of `buffer`: a line begun in the previous read (no newline in them)
     discarding = False  # passing over the rest of an over-long line
+    planned = iter(reads) if reads is not None else None
     while True:
+        if planned is not None:
+            size = next(planned, 0)
+            if not size:
+                return
         if len(buffer) < have + size:
             buffer.extend(bytes(have + size - len(buffer)))
         with memoryview(buffer) as view:
-            got = read_into(stream, view[have: have + size])
+            got = (read_into(stream, view[have: have + size]) if planned is None
+                   else read_fully(stream, view[have: have + size]))
         if not got:
             if discarding:
                 yield OVERSIZED
@@ -75,6 +86,17 @@ def read_into(stream: BinaryIO, view: memoryview) -> int:
     data = stream.read(len(view))
     view[: len(data)] = data
     return len(data)
+
+
+def read_fully(stream: BinaryIO, view: memoryview) -> int:
+    """Read ``len(view)`` bytes of `stream` into `view`, fewer only at its end; the count."""
+    got = 0
+    while got < len(view):
+        count = read_into(stream, view[got:])
+        if not count:
+            break
+        got += count
+    return got
 
 
 def may_hold_long_lines(block: bytes, limit: int, end: int | None = None) -> bool:

@@ -56,6 +56,7 @@ from ..sources.registry import ADAPTERS, BY_NAME, detect_format
 from . import scan as _scan
 from .inputs import GZIP_MAGIC, HEAD_SIZE, STDIN, InputFile, discover
 from .interrupt import ScanInterrupted, interruptible
+from .lines import blocks as line_blocks
 from .prefilter import Prefilter, for_adapter
 from .scan import READ_ERRORS, SKIP_MESSAGES_PER_REASON, Scanner, ScanOptions, ScanResult, _describe
 from .summary import FileReport
@@ -157,28 +158,20 @@ def plan_ranges(handle: BinaryIO, size: int, head_size: int, pieces: int) -> lis
 
 
 def range_blocks(handle: BinaryIO, cut: Range, head_size: int) -> Iterator[bytes]:
-    """The blocks :func:`.scan._blocks` yields for the bytes of `cut` when it reads the whole file."""
+    """The blocks :func:`.scan._blocks` yields for the bytes of `cut` when it reads the whole file: the same reads
+    (up to the same read ends), each cut at its last newline (the range ends at the last newline before its last
+    read end: the rest is the next range's)."""
     block_size = _scan.BLOCK_SIZE
     handle.seek(cut.start)
-    position = cut.start
-    remainder = b""
-    index = cut.first_read
-    while cut.last_read is None or index <= cut.last_read:
-        chunk = handle.read(read_end(index, head_size, block_size) - position)
-        index += 1
-        if not chunk:
-            if remainder:
-                yield remainder
-            return
-        position += len(chunk)
-        block = remainder + chunk
-        newline = block.rfind(b"\n") + 1
-        if newline == 0:
-            remainder = block
-            continue
-        remainder = block[newline:]
-        yield block[:newline]
-    # the range ends at the last newline before its last read end: the remainder is the next range's
+
+    def reads() -> Iterator[int]:
+        position, index = cut.start, cut.first_read
+        while cut.last_read is None or index <= cut.last_read:
+            end = read_end(index, head_size, block_size)
+            yield end - position
+            position, index = end, index + 1
+
+    return line_blocks(handle, block_size, None, reads())  # type: ignore[return-value]  # (no limit: no Oversized)
 
 
 # -- tasks ----------------------------------------------------------------------------------------
