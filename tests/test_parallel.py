@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -262,3 +264,29 @@ def test_cloud_alerts_and_incidents_survive_worker_processes() -> None:
     assert cloud_rules and one.incidents
     assert [alert.as_dict() for alert in two.alerts] == [alert.as_dict() for alert in one.alerts]
     assert len(two.incidents) == len(one.incidents)
+
+
+def test_planned_reads_fill_each_read_from_a_stream_that_trickles() -> None:
+    """With planned read sizes, a read that a stream answers a few bytes at a time is filled before it is cut, so the
+    blocks end where they would on a file; reading stops after the last planned read (its tail is not given)."""
+    from imds_detect.engine.lines import blocks
+
+    class Trickle(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.data, self.at = data, 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, view: Any) -> int:
+            count = min(3, len(view), len(self.data) - self.at)
+            view[:count] = self.data[self.at: self.at + count]
+            self.at += count
+            return count
+
+    data = b"".join(b"line %d\n" % n for n in range(100))
+    planned = [40, 40, 40, 5, 40]
+    expected = list(blocks(io.BytesIO(data), 40, None, planned))
+    assert list(blocks(Trickle(data), 40, None, planned)) == expected  # type: ignore[arg-type]
+    assert b"".join(expected) == data[: data.rfind(b"\n", 0, 165) + 1]  # up to the last newline of 165 bytes read
+    assert b"".join(blocks(io.BytesIO(data), 40, None, [60] * 100)) == data  # the end of the file: all of it
