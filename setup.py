@@ -13,5 +13,6 @@ setup(
         Extension("imds_detect._numeric_tokens", ["src/imds_detect/native/numeric_tokens.c"], optional=True),
         Extension("imds_detect._line_numbers", ["src/imds_detect/native/line_numbers.c"], optional=True,
                   depends=["src/imds_detect/native/newlines.h"]),
+        Extension("imds_detect._csv_records", ["src/imds_detect/native/csv_records.c"], optional=True),
     ],
 )

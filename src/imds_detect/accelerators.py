@@ -1,4 +1,5 @@
-"""The optional C accelerators (``imds_detect._audit_tiles``, ``_numeric_tokens``, ``_line_numbers``).
+"""The optional C accelerators (``imds_detect._audit_tiles``, ``_numeric_tokens``, ``_line_numbers``,
+``_csv_records``).
 
 ``setup.py`` builds them at install when a C compiler and Python's headers are present; each replaces a
 pure-Python function that stays as the reference and the fallback, and tests compare the two. Setting
@@ -12,7 +13,7 @@ import os
 from typing import Any
 
 SWITCH = "IMDS_DETECT_PURE_PYTHON"
-MODULES = ("_audit_tiles", "_numeric_tokens", "_line_numbers")
+MODULES = ("_audit_tiles", "_numeric_tokens", "_line_numbers", "_csv_records")
 
 
 def pure_python() -> bool:

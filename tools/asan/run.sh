@@ -8,7 +8,7 @@
 #   tools/asan/run.sh            # about 7 minutes on 2 cores
 #   tools/asan/run.sh --quick    # the C extensions' own comparisons only (CI runs this)
 set -euo pipefail
-tests=(tests/test_auditd_tiles.py tests/test_numeric_native.py tests/test_native.py)
+tests=(tests/test_auditd_tiles.py tests/test_numeric_native.py tests/test_native.py tests/test_csv_records.py)
 if [ "${1:-}" = "--quick" ]; then
   shift
 else

@@ -187,7 +187,7 @@ class Scanner:
             if self._line_oriented(adapter, head):
                 self._scan_blocks(_blocks(stream, self._line_limit(adapter)[1]), adapter, name)  # type: ignore[arg-type]
             elif hasattr(adapter, "parse_counted"):
-                counts = ReadCounts(exhaustive=not self.options.prefilter)
+                counts = ReadCounts(exhaustive=not self.options.prefilter, needs_newest=self._needs_all_timestamps)
                 shortcut: object = getattr(adapter, "shortcut", None)
                 if self.options.prefilter and shortcut:
                     self.summary.shortcuts.add(f"{adapter.name} {shortcut}")

@@ -418,6 +418,27 @@ def _bare_numeric_pass() -> Callable[[bytes], list[int]] | None:
     return native_numeric_pass(bare=True)
 
 
+@lru_cache(maxsize=1)
+def _every_numeric_pass() -> Callable[[bytes], list[int]] | None:
+    ends = NATIVE_NUMERIC_ENDS
+    if ends is None:
+        return None
+    arguments = ((), numeric_shapes(), tuple(sorted(METADATA_IPV4)), 2)
+    return lambda data: ends(data, *arguments)
+
+
+def mention_ends(data: bytes) -> list[int] | None:
+    """The gate of :func:`could_mention_bytes` over many records at once: end offsets in `data` of every strong
+    pattern match and of every numeric token that names metadata (the C pass, reading each token as the gate does),
+    ascending per kind. A record of `data` that ends with a newline and that the gate would pass holds the byte just
+    before one of them (a token at its end has that newline as its boundary). None when the C pass is not built.
+    """
+    numbers = _every_numeric_pass()
+    if numbers is None:
+        return None
+    return [end for _, end in _strong_gate().matches(data)] + numbers(data)
+
+
 def could_mention_bytes(data: bytes) -> bool:
     """`could_mention_metadata` for UTF-8 bytes.
 

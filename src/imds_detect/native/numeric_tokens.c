@@ -1,7 +1,7 @@
 /*
  * imds_detect._numeric_tokens: the prefilter's numeric-shape pass for JSON lines, in C.
  *
- * ends(block, keys, shapes, addresses, bare=False) -> list of end offsets, ascending.
+ * ends(block, keys, shapes, addresses, bare=0) -> list of end offsets, ascending.
  *
  * It stands for the numeric group of `engine.prefilter._json_numeric_patterns(keys)` followed by the token check
  * that `Prefilter.plan` makes on each match: a token (a maximal run of ASCII letters, digits and dots) that starts
@@ -17,9 +17,10 @@
  * The offset given for such a token is the end of the first shape match (the byte after the boundary), as the
  * pattern match ends there. Tests compare this with the pattern path on generated and hostile blocks.
  *
- * With bare=True it stands for `knowledge.indicators.could_mention_bytes`' numeric part instead: the shapes
+ * With bare=1 it stands for `knowledge.indicators.could_mention_bytes`' numeric part instead: the shapes
  * without context (a shape may start at any digit run of a token), the token led by a digit, and only the first
- * such token is given (a yes/no gate).
+ * such token is given (a yes/no gate). bare=2 gives every such token (the gate over a block of many records,
+ * `knowledge.indicators.mention_ends`).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -315,6 +316,12 @@ static int bare_token(const Config *config, const unsigned char *b, Py_ssize_t l
     Py_ssize_t found = -1;
     for (Py_ssize_t p = start; p < stop && found < 0; p++) {
         if (!is_digit[b[p]] || (p > start && is_digit[b[p - 1]])) continue;
+        Py_ssize_t run = p;
+        while (run < stop && is_digit[b[run]]) run++;
+        if (run - p < config->min_first || (run - p < config->min_alone && (run >= len || b[run] != '.'))) {
+            p = run; /* too short for any shape (as in check_token); the byte at `run` is no digit */
+            continue;
+        }
         found = shape_end(config, b, len, p);
     }
     if (found < 0 || !token_names_metadata(config, b, start, stop)) return 0;
@@ -322,12 +329,48 @@ static int bare_token(const Config *config, const unsigned char *b, Py_ssize_t l
     return 1;
 }
 
+#ifdef __SSE2__
+/* The token starts led by a digit among the 16 bytes at `p` (p[-1] must be readable): a bit per byte that is a
+   digit after a byte that is no token byte. */
+static unsigned token_starts(const unsigned char *p) {
+    const __m128i zero_char = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), a_char = _mm_set1_epi8('a');
+    const __m128i twenty_five = _mm_set1_epi8(25), case_bit = _mm_set1_epi8(0x20), dot = _mm_set1_epi8('.');
+    __m128i here = _mm_loadu_si128((const __m128i *)p);
+    __m128i before = _mm_loadu_si128((const __m128i *)(p - 1));
+    __m128i d = _mm_sub_epi8(here, zero_char);
+    __m128i is_digit_here = _mm_cmpeq_epi8(_mm_min_epu8(d, nine), d);
+    __m128i db = _mm_sub_epi8(before, zero_char);
+    __m128i lb = _mm_sub_epi8(_mm_or_si128(before, case_bit), a_char);
+    __m128i token_before = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(db, nine), db),
+                                                     _mm_cmpeq_epi8(_mm_min_epu8(lb, twenty_five), lb)),
+                                        _mm_cmpeq_epi8(before, dot));
+    return (unsigned)_mm_movemask_epi8(_mm_andnot_si128(token_before, is_digit_here));
+}
+#endif
+
+/* Bare mode at a token start: append the token's end to `*found` when it counts (NULL on a Python error); returns
+   0 when the scan is over (bare == 1 and a token was found, or an error). */
+static int bare_found(const Config *config, const unsigned char *b, Py_ssize_t len, Py_ssize_t start, int bare,
+                      PyObject **found) {
+    Py_ssize_t end;
+    if (!bare_token(config, b, len, start, &end)) return 1;
+    PyObject *offset = PyLong_FromSsize_t(end);
+    if (offset == NULL || PyList_Append(*found, offset) < 0) Py_CLEAR(*found);
+    Py_XDECREF(offset);
+    return *found != NULL && bare != 1;
+}
+
 static PyObject *ends(PyObject *self, PyObject *args) {
     Py_buffer view;
     PyObject *keys, *shapes, *addresses;
     int bare = 0;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*OOO|p", &view, &keys, &shapes, &addresses, &bare)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*OOO|i", &view, &keys, &shapes, &addresses, &bare)) return NULL;
+    if (bare < 0 || bare > 2) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "ends: bare must be 0, 1 (the first token) or 2 (every token)");
+        return NULL;
+    }
     Config config;
     if (!read_config(keys, shapes, addresses, &config)) {
         PyBuffer_Release(&view);
@@ -336,34 +379,31 @@ static PyObject *ends(PyObject *self, PyObject *args) {
     const unsigned char *b = (const unsigned char *)view.buf;
     Py_ssize_t len = view.len;
     PyObject *found = PyList_New(0);
-    if (bare) { /* every digit-led token, whatever precedes it; the first that names metadata, alone */
-        for (Py_ssize_t i = 0; found != NULL && i < len; i++) {
-            Py_ssize_t end;
-            if (!is_digit[b[i]] || (i > 0 && token_char[b[i - 1]]) || !bare_token(&config, b, len, i, &end)) continue;
-            PyObject *offset = PyLong_FromSsize_t(end);
-            if (offset == NULL || PyList_Append(found, offset) < 0) Py_CLEAR(found);
-            Py_XDECREF(offset);
-            break;
+    if (bare) { /* every digit-led token, whatever precedes it: the first that names metadata (1), or each (2) */
+        Py_ssize_t i = 0;
+        int done = 0;
+#ifdef __SSE2__
+        if (len > 0 && is_digit[b[0]]) done = !bare_found(&config, b, len, 0, bare, &found);
+        i = 1;
+        for (; !done && found != NULL && i + 16 <= len; i += 16) {
+            unsigned mask = token_starts(b + i);
+            while (mask != 0 && !done && found != NULL) {
+                Py_ssize_t start = i + __builtin_ctz(mask);
+                mask &= mask - 1;
+                done = !bare_found(&config, b, len, start, bare, &found);
+            }
+        }
+#endif
+        for (; !done && found != NULL && i < len; i++) {
+            if (is_digit[b[i]] && (i == 0 || !token_char[b[i - 1]])) done = !bare_found(&config, b, len, i, bare, &found);
         }
         PyBuffer_Release(&view);
         return found;
     }
     Py_ssize_t i = 1; /* a token at the block's start has no context byte: it never counts */
 #ifdef __SSE2__
-    /* 16 bytes at a time: the digits whose previous byte is no token byte (token starts led by a digit) */
-    const __m128i zero_char = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), a_char = _mm_set1_epi8('a');
-    const __m128i twenty_five = _mm_set1_epi8(25), case_bit = _mm_set1_epi8(0x20), dot = _mm_set1_epi8('.');
     for (; found != NULL && i + 16 <= len; i += 16) {
-        __m128i here = _mm_loadu_si128((const __m128i *)(b + i));
-        __m128i before = _mm_loadu_si128((const __m128i *)(b + i - 1));
-        __m128i d = _mm_sub_epi8(here, zero_char);
-        __m128i is_digit_here = _mm_cmpeq_epi8(_mm_min_epu8(d, nine), d);
-        __m128i db = _mm_sub_epi8(before, zero_char);
-        __m128i lb = _mm_sub_epi8(_mm_or_si128(before, case_bit), a_char);
-        __m128i token_before = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(db, nine), db),
-                                                         _mm_cmpeq_epi8(_mm_min_epu8(lb, twenty_five), lb)),
-                                            _mm_cmpeq_epi8(before, dot));
-        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(token_before, is_digit_here));
+        unsigned mask = token_starts(b + i);
         while (mask != 0 && found != NULL) {
             Py_ssize_t start = i + __builtin_ctz(mask);
             mask &= mask - 1;
@@ -380,7 +420,7 @@ static PyObject *ends(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"ends", ends, METH_VARARGS,
-     "ends(block, keys, shapes, addresses, bare=False) -> end offsets of numeric tokens that name a metadata "
+     "ends(block, keys, shapes, addresses, bare=0) -> end offsets of numeric tokens that name a metadata "
      "address."},
     {NULL, NULL, 0, NULL}};
 

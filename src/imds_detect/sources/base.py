@@ -54,6 +54,7 @@ class ReadCounts:
     event. Skipped records are among them."""
 
     exhaustive: bool = False  # set by the caller: build every event, no shortcut (--no-prefilter)
+    needs_newest: bool = True  # set by the caller: `newest` is needed (a relative --since/--until)
     records: int = 0
     newest: datetime | None = None  # the newest time of events the adapter judged harmless without building them
 

@@ -23,8 +23,6 @@ for bad input.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,7 +31,6 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ..knowledge.indicators import could_mention_metadata
 from ..model import Event, EventKind, ProcessInfo, SourceRef
 from .base import LineSource, ReadCounts, Skip, SkipSink
 from .timeparse import parse_timestamp
@@ -606,29 +603,6 @@ def _parse_jsonl(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink) ->
 # --------------------------------------------------------------------------- CSV
 
 
-class _Chain(io.RawIOBase):
-    """A readable raw stream: bytes already read, then the rest of another stream (left open)."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        super().__init__()
-        self._head = memoryview(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        if self._head.nbytes:
-            count = min(len(view), self._head.nbytes)
-            view[:count] = self._head[:count]
-            self._head = self._head[count:]
-            return count
-        data = self._rest.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
 class _NewestTime:
     """The newest of many timestamp texts without parsing each one: ISO ``...Z`` values of one length order as
     text, so only the greatest of each length is parsed; any other form (an offset, a portal date) is parsed
@@ -658,85 +632,6 @@ class _NewestTime:
             self._take(value)
         self._greatest.clear()
         return self._newest
-
-
-_CSV_COLUMNS = frozenset(("Timestamp", "TimeGenerated", "ActionType", "DeviceName", "DeviceId", "Type"))
-
-
-def _parse_csv(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink,
-               counts: ReadCounts | None = None) -> Iterator[Event]:
-    """The rows of a CSV export. With `counts` (not exhaustive), a row whose text cannot mention metadata
-    (the detections' own necessary condition, `could_mention_metadata`) is counted and not parsed."""
-    gate = counts is not None and not counts.exhaustive
-    times = _NewestTime()
-    time_columns: list[int] = []
-    text = io.TextIOWrapper(
-        io.BufferedReader(_Chain(head, stream)), encoding="utf-8-sig", errors="replace", newline="\n"
-    )
-    pending: list[str] = []
-
-    def feed() -> Iterator[str]:
-        for physical in text:
-            pending.append(physical)
-            yield physical
-
-    reader = csv.reader(feed(), strict=True)
-    header: list[str] | None = None
-    width = 0
-    next_line = 1
-    record = 0
-    while True:
-        first = next_line
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            next_line += max(len(pending), 1)
-            pending.clear()
-            if "unexpected end of data" in str(exc):
-                on_skip(Skip("truncated-csv", file, first, "unterminated quoted field at end of file"))
-            else:
-                on_skip(Skip("csv-error", file, first, _short(exc)))
-            if header is not None:
-                record += 1
-            continue
-        next_line += len(pending)
-        if not row:  # blank line
-            pending.clear()
-            continue
-        if header is None:
-            header = [_column_name(cell) for cell in row]
-            width = len(header)
-            time_columns = [header.index(name) for name in ("Timestamp", "TimeGenerated") if name in header]
-            pending.clear()
-            if not _CSV_COLUMNS.intersection(header):  # (only when forced: detection checks the columns)
-                on_skip(Skip("not-defender-csv", file, first, "the header row names none of the Defender columns "
-                             "(Timestamp, ActionType, DeviceName ...): the file was not read as CSV rows"))
-                return
-            continue
-        if len(row) != width:
-            pending.clear()
-            on_skip(Skip("csv-field-count", file, first, f"{len(row)} fields, header has {width}"))
-            record += 1
-            continue
-        if gate and not could_mention_metadata("".join(pending)):
-            assert counts is not None
-            counts.records += 1
-            for column in time_columns[:1]:
-                times.see(row[column])
-            record += 1
-            pending.clear()
-            continue
-        event = event_from_row(dict(zip(header, row, strict=True)), file, first, record, on_skip)
-        record += 1
-        if event is not None:
-            event.raw = "".join(pending).rstrip("\r\n")[:RAW_LIMIT]
-        pending.clear()
-        if event is not None:
-            yield event
-    if counts is not None:
-        counts.newest = times.newest()
 
 
 # --------------------------------------------------------------------------- whole JSON documents
@@ -1025,7 +920,9 @@ class MdeAdapter:
         if shape == "jsonl":
             yield from _parse_jsonl(head, stream, file, on_skip)
         elif shape == "csv":
-            yield from _parse_csv(head, stream, file, on_skip, counts)
+            from .mde_csv import parse_csv  # (it reads rows with this module's event_from_row)
+
+            yield from parse_csv(head, stream, file, on_skip, counts)
         else:
             yield from _parse_document(shape, head + stream.read(), file, on_skip)
 
