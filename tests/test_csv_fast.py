@@ -66,7 +66,7 @@ def cell(draw: st.DrawFn) -> str:
         st.sampled_from(METADATA_V4).map(lambda address: address),
         st.integers(0, 2**32 - 1).flatmap(lambda value: st.just(value)).map(str),
         st.sampled_from(['"', ",", "\n", "\r\n", "\r", "\x00", "\t"]),
-        st.text(st.characters(codec="utf-8"), max_size=6)), max_size=6))
+        st.text(st.characters(codec="utf-8"), max_size=4)), max_size=4))
     if draw(st.booleans()):
         address = draw(st.sampled_from(METADATA_V4))
         value = int.from_bytes(bytes(int(part) for part in address.split(".")), "big")
@@ -79,10 +79,10 @@ def export(draw: st.DrawFn) -> bytes:
     """A CSV export: the header, then rows (mostly well formed, some not), in bytes."""
     width = len(HEADER)
     lines = [",".join(_quoted(name) for name in HEADER) if draw(st.booleans()) else ",".join(HEADER)]
-    for _ in range(draw(st.integers(0, 25))):
+    for _ in range(draw(st.integers(0, 12))):
         kind = draw(st.sampled_from(["row"] * 6 + ["blank", "short", "stray", "after", "lone-cr", "raw"]))
         values = [draw(st.sampled_from(["2024-05-13T00:00:00Z", "2024-05-13T00:00:01.5Z", "bad", ""]))]
-        values += [draw(cell()) for _ in range(width - 1)]
+        values += [draw(cell()) if draw(st.integers(0, 3)) == 0 else "x" for _ in range(width - 1)]
         values[2] = draw(st.sampled_from(["ConnectionSuccess", "ProcessCreated", "Other"]))
         quoted = [_quoted(v) if draw(st.booleans()) or any(c in v for c in '",\r\n') else v for v in values]
         if kind == "blank":
@@ -113,8 +113,8 @@ def export(draw: st.DrawFn) -> bytes:
 
 
 @native
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=export(), read_bytes=st.sampled_from([1, 7, 64, 1000, 1 << 20]))
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=export(), read_bytes=st.sampled_from([3, 64, 1000, 1 << 20]))
 def test_fast_reading_equals_the_reference(data: bytes, read_bytes: int) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
         reference, fast = read_both(data, monkeypatch, read_bytes)
@@ -165,7 +165,7 @@ def records_block(draw: st.DrawFn) -> list[bytes]:
 
 
 @native
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records=records_block())
 def test_block_gate_marks_every_record_the_row_gate_passes(records: list[bytes]) -> None:
     block = b"".join(records)

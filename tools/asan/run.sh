@@ -8,7 +8,7 @@
 #   tools/asan/run.sh            # about 7 minutes on 2 cores
 #   tools/asan/run.sh --quick    # the C extensions' own comparisons only (CI runs this)
 set -euo pipefail
-tests=(tests/test_auditd_tiles.py tests/test_numeric_native.py tests/test_native.py tests/test_csv_records.py)
+tests=(tests/test_auditd_tiles.py tests/test_numeric_native.py tests/test_native.py tests/test_csv_records.py tests/test_csv_fast.py)
 if [ "${1:-}" = "--quick" ]; then
   shift
 else
@@ -20,7 +20,7 @@ trap 'rm -rf "$scratch"' EXIT
 cp -r src setup.py pyproject.toml README.md "$scratch"/
 (cd "$scratch" && CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1" \
   python3 setup.py -q build_ext --inplace >/dev/null 2>&1)
-for module in _audit_tiles _numeric_tokens _line_numbers; do
+for module in _audit_tiles _numeric_tokens _line_numbers _csv_records; do
   ls "$scratch"/src/imds_detect/"$module".*.so >/dev/null || { echo "asan: $module was not built"; exit 1; }
 done
 runtime=$(gcc -print-file-name=libasan.so)
