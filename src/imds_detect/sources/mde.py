@@ -4,7 +4,7 @@ Variants (recognised from content by :func:`mde_variant`, never by file name):
 
 - ``jsonl``: one JSON object per line (advanced hunting or Sentinel / Log Analytics rows). Line oriented.
 - ``csv``: the portal CSV export (header row, quoted fields, ``""`` escapes, newlines inside quoted
-  command lines, optional UTF-8 BOM, ``Column [UTC]`` style headers).
+  command lines, optional UTF-8 BOM, ``Column [UTC]`` style headers). Read by :mod:`.mde_csv`.
 - ``json-array``: ``[{row}, {row}, ...]``.
 - ``la-api``: a Log Analytics / Azure Monitor query answer ``{"tables": [{"columns": [...], "rows":
   [[...]]}]}`` (also the capitalised ADX v1 shape ``Tables/Columns/Rows/ColumnName``).
@@ -600,7 +600,7 @@ def _parse_jsonl(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink) ->
             yield event
 
 
-# --------------------------------------------------------------------------- CSV
+# --------------------------------------------------------------------------- newest time (JSON lines, CSV)
 
 
 class _NewestTime:
