@@ -121,6 +121,14 @@ class _Rows:
             return None
         return self.take(row, "".join(pending), first)
 
+    def read_one(self, lines: Iterable[str]) -> tuple[bool, Event | None]:
+        """:meth:`step` as (whether there may be more rows, the row's event if any)."""
+        try:
+            outcome = self.step(lines)
+        except StopIteration:
+            return False, None
+        return outcome is not _STOP, outcome if isinstance(outcome, Event) else None
+
     def take(self, row: list[str], text: str, first: int) -> Event | None:
         """A row of the header's width, read from `text` (its lines) starting at line `first`: gated or parsed."""
         record = self.record
@@ -159,14 +167,11 @@ def _reference_reading(head: bytes, stream: BinaryIO, rows: _Rows) -> Iterator[E
     )
     lines = iter(text)
     while True:
-        try:
-            outcome = rows.step(lines)
-        except StopIteration:
+        going_on, event = rows.read_one(lines)
+        if event is not None:
+            yield event
+        if not going_on:
             return
-        if outcome is _STOP:
-            return
-        if isinstance(outcome, Event):
-            yield outcome
 
 
 class _FastReading:
@@ -193,14 +198,11 @@ class _FastReading:
                     continue
                 if not self.ended and len(self.data) - self.position < READ_BYTES and self._read():
                     continue  # the row at `position` may only be cut short: with more bytes, it may be plain
-            try:
-                outcome = rows.step(self._lines())
-            except StopIteration:
+            going_on, event = rows.read_one(self._lines())
+            if event is not None:
+                yield event
+            if not going_on:
                 return
-            if outcome is _STOP:
-                return
-            if isinstance(outcome, Event):
-                yield outcome
 
     def _read(self) -> bool:
         """Read more bytes after those not yet taken; False at the end of the stream."""
