@@ -36,8 +36,10 @@ HEADER = ["Timestamp", "DeviceName", "ActionType", "RemoteIP", "RemotePort", "In
           "InitiatingProcessCommandLine", "ProcessCommandLine"]
 
 
-def read_both(data: bytes, monkeypatch: pytest.MonkeyPatch, read_bytes: int) -> tuple[Any, Any]:
-    """(events as dicts, skips, records counted, events with a raw text) of the reference and the fast reading."""
+def read_both(data: bytes, monkeypatch: pytest.MonkeyPatch, read_bytes: int,
+              needs_newest: bool = False) -> tuple[Any, Any]:
+    """(events as dicts, skips, records counted, the events' raw texts, and the newest time of the rows cleared
+    unread when `needs_newest`) of the reference and the fast reading."""
     results = []
     for fast in (False, True):
         with monkeypatch.context() as patch:
@@ -45,11 +47,11 @@ def read_both(data: bytes, monkeypatch: pytest.MonkeyPatch, read_bytes: int) -> 
             if not fast:
                 patch.setattr(mde_csv, "NATIVE_RECORDS", None)
             skips: list[Skip] = []
-            counts = ReadCounts(needs_newest=False)
+            counts = ReadCounts(needs_newest=needs_newest)
             events = list(MDE_ADAPTER.parse_counted(io.BytesIO(data), "t.csv", skips.append, counts))
             results.append(([dataclasses.asdict(event) for event in events],
                             [(s.reason, s.line, s.detail) for s in skips], counts.records,
-                            [event.raw for event in events]))
+                            [event.raw for event in events], counts.newest if needs_newest else None))
     return results[0], results[1]
 
 
@@ -114,11 +116,33 @@ def export(draw: st.DrawFn) -> bytes:
 
 @native
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=export(), read_bytes=st.sampled_from([3, 64, 1000, 1 << 20]))
-def test_fast_reading_equals_the_reference(data: bytes, read_bytes: int) -> None:
+@given(data=export(), read_bytes=st.sampled_from([3, 64, 1000, 1 << 20]), needs_newest=st.booleans())
+def test_fast_reading_equals_the_reference(data: bytes, read_bytes: int, needs_newest: bool) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
-        reference, fast = read_both(data, monkeypatch, read_bytes)
+        reference, fast = read_both(data, monkeypatch, read_bytes, needs_newest)
     assert fast == reference
+
+
+@native
+@pytest.mark.parametrize("first", ["Timestamp", "DeviceName"])
+def test_the_newest_time_counts_the_rows_cleared_unread(monkeypatch: pytest.MonkeyPatch, first: str) -> None:
+    """With a relative window, the rows the gate clears still give their time: read from the first column when
+    the time is there (quoted, doubled quotes, plain, a one-column tail), else by the reference step."""
+    columns = [first, *(name for name in HEADER if name != first)]
+    times = ["2024-05-13T00:00:09Z", "2024-05-13T00:00:07Z", "2024-05-14T10:00:00+02:00", '2024-05-13T00:00:08Z']
+    lines = [",".join(columns)]
+    for number, moment in enumerate(times):
+        values = {"Timestamp": moment, "DeviceName": "h", "ActionType": "ConnectionSuccess", "RemoteIP": "10.0.0.1",
+                  "RemotePort": "80", "InitiatingProcessFileName": "app", "InitiatingProcessCommandLine": "app",
+                  "ProcessCommandLine": ""}
+        cells = [values[name] for name in columns]
+        lines.append(",".join(_quoted(cell) if number % 2 else cell for cell in cells))
+    lines.append(lines[1].replace("2024-05-13T00:00:09Z", '"2024-05-15T00:00:00Z"""', 1))  # a doubled quote
+    data = ("\n".join(lines) + "\n").encode()
+    reference, fast = read_both(data, monkeypatch, 1 << 20, needs_newest=True)
+    assert fast == reference
+    assert reference[4] is not None and reference[4].isoformat() == "2024-05-14T08:00:00+00:00"
+    assert not fast[0] and fast[2] == 5  # every row cleared by the gate, counted
 
 
 @native
@@ -136,7 +160,7 @@ def test_fast_reading_takes_plain_rows_and_hands_the_others_over(monkeypatch: py
     data = (ending.join(lines) + ending).encode()
     reference, fast = read_both(data, monkeypatch, 1 << 20)
     assert fast == reference
-    events, skips, records, raws = fast
+    events, skips, records, raws, _ = fast
     assert [(e["source"]["line"], e["source"]["record"]) for e in events] == [(5, 1), (11, 5)]
     assert [reason for reason, _, _ in skips] == ["csv-field-count", "csv-error"]
     assert [line for _, line, _ in skips] == [7, 8]

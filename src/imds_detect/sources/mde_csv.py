@@ -11,8 +11,9 @@ works on blocks of bytes: the C splitter (:mod:`.csv_records`) cuts them into th
 as long as they are plain; one scan of the block (:func:`.mention_ends`) marks the records that could mention
 metadata; only those are decoded, gated exactly as above and parsed. The header, any record that is not plain,
 not whole in the data read, or longer than csv.reader's field limit, goes through the reference step, one row,
-and the cut resumes after it. It is used when the C extensions are built and no relative --since/--until needs
-the time of every row.
+and the cut resumes after it. It is used when the C extensions are built. When a relative --since/--until needs
+the time of every row, the first column of the rows cleared unread is read too (Defender and Sentinel exports
+put the time first); with the time in another column, every row goes through the reference step.
 """
 
 from __future__ import annotations
@@ -151,10 +152,8 @@ def parse_csv(head: bytes, stream: BinaryIO, file: str, on_skip: SkipSink,
     """The rows of a CSV export. With `counts` (not exhaustive), a row whose text cannot mention metadata is counted
     and not parsed; the fast reading is used when it can be (see the module's docstring)."""
     rows = _Rows(file, on_skip, counts)
-    fast = (rows.gate and counts is not None and not counts.needs_newest and NATIVE_RECORDS is not None
-            and mention_ends(b"") is not None)
-    if fast:
-        yield from _FastReading(head, stream, rows).events()
+    if rows.gate and counts is not None and NATIVE_RECORDS is not None and mention_ends(b"") is not None:
+        yield from _FastReading(head, stream, rows, counts.needs_newest).events()
     else:
         yield from _reference_reading(head, stream, rows)
     if counts is not None:
@@ -177,7 +176,8 @@ def _reference_reading(head: bytes, stream: BinaryIO, rows: _Rows) -> Iterator[E
 class _FastReading:
     """The fast reading over the bytes of `head` and then of `stream`."""
 
-    def __init__(self, head: bytes, stream: BinaryIO, rows: _Rows) -> None:
+    def __init__(self, head: bytes, stream: BinaryIO, rows: _Rows, needs_newest: bool) -> None:
+        self.needs_newest = needs_newest  # the time of every row is needed (read from the first column)
         self.data = head
         self.position = 0  # of the next row in `data`
         self.stream = stream
@@ -192,7 +192,7 @@ class _FastReading:
     def events(self) -> Iterator[Event]:
         rows = self.rows
         while True:
-            if rows.header is not None:
+            if rows.header is not None and (not self.needs_newest or rows.time_columns[:1] in ([], [0])):
                 taken = yield from self._plain_rows()
                 if taken:
                     continue
@@ -265,6 +265,12 @@ class _FastReading:
         rows.next_line = first_line + lines
         blank_set = set(blanks)
         parsed_or_gated = sum(1 for index in candidates if index not in blank_set)
+        if self.needs_newest and rows.time_columns:  # the rows cleared unread still count for the newest time
+            skipped = blank_set.union(candidates)
+            see = rows.times.see
+            for index, end in enumerate(ends):
+                if index not in skipped:
+                    see(_first_field(data, ends[index - 1] if index else start, end))
         if rows.counts is not None:
             rows.counts.records += len(ends) - len(blanks) - parsed_or_gated  # (the others counted themselves)
         self.position = stop
@@ -281,3 +287,16 @@ class _FastReading:
                 return ends[:index]
             previous = end
         return ends
+
+
+def _first_field(data: bytes, start: int, end: int) -> str:
+    """The first field of the plain record ``data[start:end]``, as csv.reader gives it."""
+    if data[start] == 0x22:  # quoted: up to the quote that is not doubled
+        close = data.find(b'"', start + 1)
+        while data[close + 1] == 0x22:
+            close = data.find(b'"', close + 2)
+        return data[start + 1: close].replace(b'""', b'"').decode("utf-8", "replace")
+    stop = data.find(b",", start, end)
+    if stop < 0:  # one field: up to the line ending
+        stop = end - 2 if data[end - 2] == 0x0D else end - 1
+    return data[start: stop].decode("utf-8", "replace")
