@@ -15,7 +15,9 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -281,3 +283,19 @@ def test_folding_characters_cache_is_shared_between_processes(tmp_path: Path) ->
                              check=True).stdout for mode in ("write", "read")]
     assert counts[0] == counts[1] and int(counts[0]) > 1000
     assert len(list((tmp_path / "imds-detect").glob("folding-*.txt"))) == 1
+
+
+def test_code_fingerprint_follows_the_code_not_the_process() -> None:
+    """Equal code gives an equal fingerprint (nested code included, whatever its address); other code does not."""
+    from imds_detect.knowledge.indicators import _code_fingerprint
+
+    def make(limit: int) -> types.CodeType:
+        namespace: dict[str, Any] = {}
+        exec(f"def f(text):\n    return ''.join(c for c in text if c in {{'a', 'b'}} and ord(c) < {limit})\n",
+             namespace)
+        return namespace["f"].__code__  # type: ignore[no-any-return]
+
+    first, again, other = make(100), make(100), make(101)
+    assert first is not again and repr(first.co_consts) != repr(again.co_consts)  # (addresses differ)
+    assert _code_fingerprint(first) == _code_fingerprint(again)
+    assert _code_fingerprint(first) != _code_fingerprint(other)

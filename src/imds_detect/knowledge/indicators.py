@@ -27,10 +27,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import marshal
 import os
 import re
 import sys
+import types
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
@@ -129,12 +129,11 @@ def folding_characters() -> tuple[str, ...]:
 
     Reading every code point takes about 0.15 s, so the result is kept in the user's cache, under a name
     derived from everything it depends on (the Unicode version, the needles, the ignored code points and dots,
-    and this computation's own code, marshalled: the repr of its constants would hold the memory address of its
-    nested code, a new name in every process). Writing a set removes the sets of other inputs; a cache that cannot
-    be read or written is only a lost shortcut.
+    and this computation's own code, see :func:`_code_fingerprint`). Writing a set removes the sets of other
+    inputs; a cache that cannot be read or written is only a lost shortcut.
     """
     inputs = (unicodedata.unidata_version, literal_needles(), sorted(IGNORED_CODEPOINTS), sorted(UNICODE_DOTS),
-              sorted(_HOST_CHARS), marshal.dumps(_folding_characters.__code__))
+              sorted(_HOST_CHARS), _code_fingerprint(_folding_characters.__code__))
     cached = _cache_dir() / f"folding-{hashlib.sha256(repr(inputs).encode()).hexdigest()[:32]}.txt"
     try:
         text = cached.read_text(encoding="utf-8")
@@ -154,6 +153,16 @@ def folding_characters() -> tuple[str, ...]:
     except (OSError, UnicodeError):
         pass
     return chars
+
+
+def _code_fingerprint(code: types.CodeType) -> tuple[object, ...]:
+    """What a function's code does, the same in every process: its bytecode, names and constants, nested code
+    likewise. (The repr of the constants would hold the memory address of nested code objects, and marshal's
+    output depends on reference counts.)"""
+    constants = tuple(_code_fingerprint(constant) if isinstance(constant, types.CodeType)
+                      else tuple(sorted(map(repr, constant))) if isinstance(constant, frozenset) else constant
+                      for constant in code.co_consts)
+    return code.co_code, code.co_names, constants
 
 
 def _folding_characters() -> tuple[str, ...]:
