@@ -404,36 +404,34 @@ def _shape_gate() -> PatternSet:
 
 
 NATIVE_NUMERIC_ENDS: Callable[..., list[int]] | None = native_function("_numeric_tokens", "ends")
+# The modes of the C numeric pass (its `bare` argument): JSON free text, or any digit-led token (the first, or each).
+IN_FREE_TEXT, FIRST_TOKEN, EVERY_TOKEN = 0, 1, 2
 
 
-def native_numeric_pass(keys: tuple[str, ...] = (), bare: bool = False) -> Callable[[bytes], list[int]] | None:
+def native_numeric_pass(keys: tuple[str, ...] = (), mode: int = IN_FREE_TEXT) -> Callable[[bytes], list[int]] | None:
     """The C numeric pass (``native/numeric_tokens.c``) over this knowledge base's shapes and addresses, or None
     when the extension is not built (or switched off).
 
-    With free-text `keys`, it stands for the prefilter's numeric group of JSON lines followed by its token check
-    (see ``engine/prefilter.py``): the end offsets of the digit-led tokens, in free text or at the start of a key's
-    value, that name a metadata address. `bare`: the numeric part of :func:`could_mention_bytes` (a shape at any
-    digit run of a digit-led token), the first such token only.
+    IN_FREE_TEXT, with free-text `keys`: it stands for the prefilter's numeric group of JSON lines followed by its
+    token check (see ``engine/prefilter.py``): the end offsets of the digit-led tokens, in free text or at the start
+    of a key's value, that name a metadata address. FIRST_TOKEN: the numeric part of :func:`could_mention_bytes` (a
+    shape at any digit run of a digit-led token), the first such token only; EVERY_TOKEN: each of them.
     """
     ends = NATIVE_NUMERIC_ENDS
     if ends is None:
         return None
-    arguments = (tuple(key.encode() for key in keys), numeric_shapes(), tuple(sorted(METADATA_IPV4)), bare)
+    arguments = (tuple(key.encode() for key in keys), numeric_shapes(), tuple(sorted(METADATA_IPV4)), mode)
     return lambda data: ends(data, *arguments)
 
 
 @lru_cache(maxsize=1)
 def _bare_numeric_pass() -> Callable[[bytes], list[int]] | None:
-    return native_numeric_pass(bare=True)
+    return native_numeric_pass(mode=FIRST_TOKEN)
 
 
 @lru_cache(maxsize=1)
 def _every_numeric_pass() -> Callable[[bytes], list[int]] | None:
-    ends = NATIVE_NUMERIC_ENDS
-    if ends is None:
-        return None
-    arguments = ((), numeric_shapes(), tuple(sorted(METADATA_IPV4)), 2)
-    return lambda data: ends(data, *arguments)
+    return native_numeric_pass(mode=EVERY_TOKEN)
 
 
 def mention_ends(data: bytes) -> list[int] | None:
