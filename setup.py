@@ -9,10 +9,12 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("imds_detect._audit_tiles", ["src/imds_detect/native/audit_tiles.c"], optional=True,
-                  depends=["src/imds_detect/native/newlines.h"]),
-        Extension("imds_detect._numeric_tokens", ["src/imds_detect/native/numeric_tokens.c"], optional=True),
+                  depends=["src/imds_detect/native/shared.h"]),
+        Extension("imds_detect._numeric_tokens", ["src/imds_detect/native/numeric_tokens.c"], optional=True,
+                  depends=["src/imds_detect/native/shared.h"]),
         Extension("imds_detect._line_numbers", ["src/imds_detect/native/line_numbers.c"], optional=True,
-                  depends=["src/imds_detect/native/newlines.h"]),
-        Extension("imds_detect._csv_records", ["src/imds_detect/native/csv_records.c"], optional=True),
+                  depends=["src/imds_detect/native/shared.h"]),
+        Extension("imds_detect._csv_records", ["src/imds_detect/native/csv_records.c"], optional=True,
+                  depends=["src/imds_detect/native/shared.h"]),
     ],
 )

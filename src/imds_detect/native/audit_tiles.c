@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "newlines.h"
+#include "shared.h"
 
 typedef struct {
     const unsigned char *b;

@@ -22,6 +22,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+
+#include "shared.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -91,13 +93,6 @@ static inline Py_ssize_t record_end(const unsigned char *b, Py_ssize_t p, Py_ssi
         if (c == '\r' && q + 1 < end && b[q + 1] == '\n') return q + 2;
         return -1; /* a quote after a field, a lone CR */
     }
-}
-
-static int append_offset(PyObject *list, Py_ssize_t value) {
-    PyObject *number = PyLong_FromSsize_t(value);
-    int ok = number != NULL && PyList_Append(list, number) == 0;
-    Py_XDECREF(number);
-    return ok;
 }
 
 static PyObject *records(PyObject *self, PyObject *args) {

@@ -7,7 +7,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include "newlines.h"
+#include "shared.h"
 
 static PyObject *newlines_before(PyObject *self, PyObject *args) {
     Py_buffer view;

@@ -26,6 +26,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "shared.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -288,23 +290,27 @@ static int read_config(PyObject *keys, PyObject *shapes, PyObject *addresses, Co
     return 1;
 }
 
+/* Whether the digit run at `p` (its end in `*run`) is too short to start any shape: the cheap test that comes
+   first, as most digit runs are no address shape. */
+static int run_too_short(const Config *config, const unsigned char *b, Py_ssize_t len, Py_ssize_t p, Py_ssize_t *run) {
+    Py_ssize_t end = p;
+    while (end < len && is_digit[b[end]]) end++;
+    *run = end;
+    return end - p < config->min_first || (end - p < config->min_alone && (end >= len || b[end] != '.'));
+}
+
 /* The token led by a digit at `start` (its previous byte is no token byte): its end offset appended to `found` when
-   it counts. 0 on a Python error. The cheap shape test comes first: most digit runs are no address shape. */
+   it counts. 0 on a Python error. */
 static int check_token(const Config *config, const unsigned char *b, Py_ssize_t len, Py_ssize_t start,
                        PyObject *found) {
-    Py_ssize_t run = start;
-    while (run < len && is_digit[b[run]]) run++;
-    if (run - start < config->min_first || (run - start < config->min_alone && (run >= len || b[run] != '.')))
-        return 1; /* (the first digit run: too short for any shape) */
+    Py_ssize_t run;
+    if (run_too_short(config, b, len, start, &run)) return 1;
     Py_ssize_t end = shape_end(config, b, len, start);
     if (end < 0 || !context_counts(config, b, start)) return 1;
     Py_ssize_t stop = start;
     while (stop < len && token_char[b[stop]]) stop++;
     if (!token_names_metadata(config, b, start, stop)) return 1;
-    PyObject *offset = PyLong_FromSsize_t(end);
-    int appended = offset != NULL && PyList_Append(found, offset) == 0;
-    Py_XDECREF(offset);
-    return appended;
+    return append_offset(found, end);
 }
 
 /* Bare mode (the gate `could_mention_bytes`, where any digit run may start a shape): whether the token led by a
@@ -316,10 +322,9 @@ static int bare_token(const Config *config, const unsigned char *b, Py_ssize_t l
     Py_ssize_t found = -1;
     for (Py_ssize_t p = start; p < stop && found < 0; p++) {
         if (!is_digit[b[p]] || (p > start && is_digit[b[p - 1]])) continue;
-        Py_ssize_t run = p;
-        while (run < stop && is_digit[b[run]]) run++;
-        if (run - p < config->min_first || (run - p < config->min_alone && (run >= len || b[run] != '.'))) {
-            p = run; /* too short for any shape (as in check_token); the byte at `run` is no digit */
+        Py_ssize_t run;
+        if (run_too_short(config, b, len, p, &run)) {
+            p = run; /* (the byte at `run` is no digit) */
             continue;
         }
         found = shape_end(config, b, len, p);
@@ -354,9 +359,7 @@ static int bare_found(const Config *config, const unsigned char *b, Py_ssize_t l
                       PyObject **found) {
     Py_ssize_t end;
     if (!bare_token(config, b, len, start, &end)) return 1;
-    PyObject *offset = PyLong_FromSsize_t(end);
-    if (offset == NULL || PyList_Append(*found, offset) < 0) Py_CLEAR(*found);
-    Py_XDECREF(offset);
+    if (!append_offset(*found, end)) Py_CLEAR(*found);
     return *found != NULL && bare != 1;
 }
 
