@@ -23,7 +23,7 @@ import csv
 import io
 import operator
 from bisect import bisect_left, bisect_right
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -62,6 +62,13 @@ class _Chain(io.RawIOBase):
         return len(data)
 
 
+def _noting(lines: Iterable[str], pending: list[str]) -> Iterator[str]:
+    """`lines`, each appended to `pending` as it is given (csv.reader takes as many as its row needs)."""
+    for line in lines:
+        pending.append(line)
+        yield line
+
+
 @dataclass
 class _Rows:
     """What reading the rows has established so far, and the reference step for one row."""
@@ -82,20 +89,19 @@ class _Rows:
 
     def step(self, lines: Iterable[str]) -> Event | object | None:
         """Read one row from `lines` (the file's next physical lines, consumed only as far as the row goes) as
-        csv.reader does: its event; None (a blank line, the header, a skip, a row cleared by the gate); _STOP;
-        or StopIteration raised at the end of the lines."""
+        csv.reader does, and settle it (see :meth:`settle`); StopIteration at the end of the lines."""
         pending: list[str] = []
+        return self.settle(csv.reader(_noting(lines, pending), strict=True), pending)
 
-        def feed() -> Iterator[str]:
-            for line in lines:
-                pending.append(line)
-                yield line
-
+    def settle(self, reader: Iterator[list[str]], pending: list[str]) -> Event | object | None:
+        """The next row of `reader`, whose lines it appends to `pending` (cleared here): its event; None (a blank
+        line, the header, a skip, a row cleared by the gate); _STOP; or StopIteration at the end."""
         first = self.next_line
         try:
-            row = next(csv.reader(feed(), strict=True))
+            row = next(reader)
         except csv.Error as exc:
             self.next_line += max(len(pending), 1)
+            pending.clear()
             if "unexpected end of data" in str(exc):
                 self.on_skip(Skip("truncated-csv", self.file, first, "unterminated quoted field at end of file"))
             else:
@@ -104,6 +110,8 @@ class _Rows:
                 self.record += 1
             return None
         self.next_line += len(pending)
+        text = "".join(pending)
+        pending.clear()
         if not row:  # blank line
             return None
         if self.header is None:
@@ -120,12 +128,13 @@ class _Rows:
             self.on_skip(Skip("csv-field-count", self.file, first, f"{len(row)} fields, header has {self.width}"))
             self.record += 1
             return None
-        return self.take(row, "".join(pending), first)
+        return self.take(row, text, first)
 
-    def read_one(self, lines: Iterable[str]) -> tuple[bool, Event | None]:
-        """:meth:`step` as (whether there may be more rows, the row's event if any)."""
+    @staticmethod
+    def read_one(step: Callable[[], Event | object | None]) -> tuple[bool, Event | None]:
+        """`step` (:meth:`step` or :meth:`settle`) as (whether there may be more rows, the row's event if any)."""
         try:
-            outcome = self.step(lines)
+            outcome = step()
         except StopIteration:
             return False, None
         return outcome is not _STOP, outcome if isinstance(outcome, Event) else None
@@ -164,9 +173,10 @@ def _reference_reading(head: bytes, stream: BinaryIO, rows: _Rows) -> Iterator[E
     text = io.TextIOWrapper(
         io.BufferedReader(_Chain(head, stream)), encoding="utf-8-sig", errors="replace", newline="\n"
     )
-    lines = iter(text)
+    pending: list[str] = []  # the lines of the row being read (one csv.reader for the whole file)
+    reader = csv.reader(_noting(text, pending), strict=True)
     while True:
-        going_on, event = rows.read_one(lines)
+        going_on, event = rows.read_one(lambda: rows.settle(reader, pending))
         if event is not None:
             yield event
         if not going_on:
@@ -198,7 +208,7 @@ class _FastReading:
                     continue
                 if not self.ended and len(self.data) - self.position < READ_BYTES and self._read():
                     continue  # the row at `position` may only be cut short: with more bytes, it may be plain
-            going_on, event = rows.read_one(self._lines())
+            going_on, event = rows.read_one(lambda: rows.step(self._lines()))
             if event is not None:
                 yield event
             if not going_on:
