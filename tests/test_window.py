@@ -1,5 +1,6 @@
 """--since/--until parsing."""
 
+from array import array
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,3 +79,18 @@ def test_alerts_outside_the_window_are_dropped_early_with_the_same_result(
     if show_suppressed:
         assert len(result.suppressed) == sum(result.summary.suppressed.values())
     assert peak <= 2 * max(PRUNE_START, len(inside)) + 1  # not the 10,000 alerts of the whole input
+
+
+def test_a_merge_prunes_suppressed_times_too() -> None:
+    """prune_if_due (called after each --jobs merge) looks at the suppressed times as well as the alerts: times
+    before an absolute --since are dropped once one entry holds PRUNE_START of them, and not before."""
+    scanner = Scanner(ScanOptions(since=parse_bound("2026-11-27T00:00:00Z")))
+    old = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
+    recent = datetime(2026, 11, 28, tzinfo=UTC).timestamp()
+    times = scanner._suppressed_times.setdefault("aws-ssm-agent", array("d"))
+    times.extend([old] * (PRUNE_START - 2) + [recent])
+    scanner.prune_if_due()
+    assert len(scanner._suppressed_times["aws-ssm-agent"]) == PRUNE_START - 1  # below the mark: kept
+    scanner._suppressed_times["aws-ssm-agent"].append(old)
+    scanner.prune_if_due()
+    assert list(scanner._suppressed_times["aws-ssm-agent"]) == [recent]

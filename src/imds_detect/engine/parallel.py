@@ -378,8 +378,7 @@ def _absorb(scanner: Scanner, part: Part, lines: int = 0, records: int = 0) -> N
     summary.shortcuts |= part.shortcuts
     summary.limits.update(part.limits)
     summary.outside_window += part.outside_window
-    if len(scanner.alerts) >= scanner._prune_at or len(scanner.suppressed) >= scanner._prune_at:
-        scanner._prune()
+    scanner.prune_if_due()
     replayed: Counter[tuple[str, str]] = Counter()
     for note in part.notes:
         if isinstance(note, str):

@@ -350,6 +350,17 @@ class Scanner:
                 self.summary.alerts[alert.severity.label] += 1
                 self.options.on_alert(alert)
 
+    def prune_if_due(self) -> None:
+        """:meth:`_prune` when anything kept (alerts, suppressed alerts, the suppressed times of an entry) has reached
+        the mark; for merges, where many arrive at once (the scan itself checks each list as it grows)."""
+        if self._most_kept() >= self._prune_at:
+            self._prune()
+
+    def _most_kept(self) -> int:
+        """The longest of the kept alerts, the kept suppressed alerts and the suppressed times of one entry."""
+        longest = max((len(times) for times in self._suppressed_times.values()), default=0)
+        return max(len(self.alerts), len(self.suppressed), longest)
+
     def _prune(self) -> None:
         """Drop the kept alerts (counted as outside the window) and suppressed ones that no later input can bring
         inside --since/--until: before an absolute --since, or before a relative one counted back from the newest
@@ -365,8 +376,7 @@ class Scanner:
             self.suppressed = [alert for alert in self.suppressed if window.contains(alert.timestamp)]
             self._suppressed_times = {entry: array("d", (moment for moment in times if window.contains_epoch(moment)))
                                       for entry, times in self._suppressed_times.items()}
-        longest = max((len(times) for times in self._suppressed_times.values()), default=0)
-        self._prune_at = max(PRUNE_START, 2 * max(len(self.alerts), len(self.suppressed), longest))
+        self._prune_at = max(PRUNE_START, 2 * self._most_kept())
 
     def scan_events(self, events: Iterable[Event]) -> ScanResult:
         """Library entry point for already-normalized events."""
